@@ -1,0 +1,27 @@
+// Small file helpers shared by the CNI cache and the daemon's state store.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace sandnet::fs {
+
+// Reads a whole regular file. Throws Error (errno code, context names the path).
+std::string read_file(const std::filesystem::path& path);
+
+// Writes data to path atomically: a temp file beside it (O_EXCL, mode), fsync,
+// rename over path, fsync of the directory. Readers see the old or the new
+// content, never a mix; a crash leaves at most a stray temp file.
+void write_file_atomic(const std::filesystem::path& path, std::string_view data, mode_t mode);
+
+// Creates dir and its parents (mode for the ones it creates). Throws if a
+// component exists and is not a directory.
+void ensure_directory(const std::filesystem::path& dir, mode_t mode);
+
+// Removes path; a missing file is fine. Throws on other errors.
+void remove_file(const std::filesystem::path& path);
+
+}  // namespace sandnet::fs

@@ -1,0 +1,129 @@
+// The sandnetd protocol: method names, defaults, and the typed params and
+// results shared by the daemon and libsandnet. Field names on the wire are
+// camelCase; the README documents every method.
+#pragma once
+
+#include <sys/types.h>
+
+#include <boost/json.hpp>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sandnet::protocol {
+
+inline constexpr const char* kDefaultSocketPath = "/run/sandnet/sandnetd.sock";
+inline constexpr const char* kSocketEnvVar = "SANDNET_SOCKET";
+
+namespace method {
+inline constexpr const char* kSetup = "sandbox.setup";
+inline constexpr const char* kTeardown = "sandbox.teardown";
+inline constexpr const char* kCheck = "sandbox.check";
+inline constexpr const char* kGet = "sandbox.get";
+inline constexpr const char* kList = "sandbox.list";
+inline constexpr const char* kInspect = "sandbox.inspect";
+inline constexpr const char* kNetworksList = "networks.list";
+inline constexpr const char* kRuntimeInfo = "runtime.info";
+inline constexpr const char* kGc = "gc";
+inline constexpr const char* kStatus = "status";
+}  // namespace method
+
+// How the sandbox's network namespace is named in a setup request.
+enum class SandboxRef {
+  pid,    // "pid": N  -- the daemon opens a pidfd for it
+  pidfd,  // "fd": "pidfd" -- a pidfd passed with SCM_RIGHTS alongside the request
+  netns,  // "fd": "netns" -- a netns fd passed with SCM_RIGHTS
+};
+
+struct NetworkRequest {
+  std::string name;
+  std::string ifname;  // empty: the daemon picks (eth0 for the first, eth1, ...)
+};
+
+struct SetupParams {
+  std::string id;
+  SandboxRef ref = SandboxRef::pid;
+  pid_t pid = 0;                          // for SandboxRef::pid
+  std::vector<NetworkRequest> networks;   // empty: the configured defaults
+  std::string ifname;                     // first network's interface; default eth0
+  std::vector<std::pair<std::string, std::string>> args;  // CNI_ARGS pairs
+  boost::json::object capabilities;       // runtimeConfig: portMappings, bandwidth, ...
+  std::map<std::string, std::string> labels;
+};
+
+struct IdParams {
+  std::string id;
+};
+
+struct Attachment {
+  std::string network;
+  std::string ifname;
+  boost::json::value result;  // the CNI result, in the network's cniVersion
+};
+
+struct SandboxInfo {
+  std::string id;
+  std::string netns;        // the pin path, e.g. /run/netns/sandnet-pod1
+  uid_t owner_uid = 0;
+  gid_t owner_gid = 0;
+  std::string state;        // "setting-up" | "ready" | "tearing-down" | "failed"
+  std::optional<pid_t> pid; // the sandbox's PID when known
+  std::vector<Attachment> attachments;
+  std::map<std::string, std::string> labels;
+  std::int64_t created_unix = 0;
+};
+
+struct TeardownResult {
+  std::string id;
+  bool existed = false;
+  std::vector<std::string> errors;  // best-effort teardown: what could not be undone
+};
+
+struct IdRange {
+  std::uint32_t host_id = 0;
+  std::uint32_t size = 0;
+};
+
+struct RuntimeInfo {
+  std::string version;
+  std::vector<std::string> cni_versions;
+  std::vector<IdRange> uid_mappings;
+  std::vector<IdRange> gid_mappings;
+  std::string netns_dir;
+  uid_t caller_uid = 0;
+  gid_t caller_gid = 0;
+};
+
+struct NetworkInfo {
+  std::string name;
+  std::string cni_version;
+  std::vector<std::string> plugins;  // plugin types, in chain order
+  bool is_default = false;
+  std::string source;                // file it came from, or "embedded"
+};
+
+// Boost.JSON conversions: json::value_from(x) and json::value_to<T>(v).
+// value_to throws Error(invalid_argument) naming the bad field.
+void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const NetworkRequest& x);
+NetworkRequest tag_invoke(boost::json::value_to_tag<NetworkRequest>, const boost::json::value& v);
+void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const SetupParams& x);
+SetupParams tag_invoke(boost::json::value_to_tag<SetupParams>, const boost::json::value& v);
+void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const IdParams& x);
+IdParams tag_invoke(boost::json::value_to_tag<IdParams>, const boost::json::value& v);
+void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const Attachment& x);
+Attachment tag_invoke(boost::json::value_to_tag<Attachment>, const boost::json::value& v);
+void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const SandboxInfo& x);
+SandboxInfo tag_invoke(boost::json::value_to_tag<SandboxInfo>, const boost::json::value& v);
+void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const TeardownResult& x);
+TeardownResult tag_invoke(boost::json::value_to_tag<TeardownResult>, const boost::json::value& v);
+void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const IdRange& x);
+IdRange tag_invoke(boost::json::value_to_tag<IdRange>, const boost::json::value& v);
+void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const RuntimeInfo& x);
+RuntimeInfo tag_invoke(boost::json::value_to_tag<RuntimeInfo>, const boost::json::value& v);
+void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const NetworkInfo& x);
+NetworkInfo tag_invoke(boost::json::value_to_tag<NetworkInfo>, const boost::json::value& v);
+
+}  // namespace sandnet::protocol

@@ -1,0 +1,27 @@
+// Validation with the CNI rules (SPEC "Parameters", libcni's ValidateContainerID,
+// ValidateNetworkName, ValidateInterfaceName). Each throws Error(invalid_argument)
+// naming what was wrong; the bool forms only test.
+#pragma once
+
+#include <string_view>
+
+namespace sandnet::validate {
+
+// ^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$ (container IDs and sandbox IDs).
+bool is_container_id(std::string_view id) noexcept;
+void container_id(std::string_view id);
+
+// Same pattern as container IDs.
+bool is_network_name(std::string_view name) noexcept;
+void network_name(std::string_view name);
+
+// 1..15 bytes, not "." or "..", no '/', ':' or whitespace.
+bool is_interface_name(std::string_view name) noexcept;
+void interface_name(std::string_view name);
+
+// A CNI_ARGS key or value: printable, no ';' or '=' (keys) / no ';' (values),
+// no control characters. Keys must be non-empty.
+void cni_arg_key(std::string_view key);
+void cni_arg_value(std::string_view value);
+
+}  // namespace sandnet::validate

@@ -1,0 +1,93 @@
+#include "sandnet/common/fs.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <random>
+
+#include "sandnet/common/error.hpp"
+#include "sandnet/common/unique_fd.hpp"
+
+namespace sandnet::fs {
+
+std::string read_file(const std::filesystem::path& path) {
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd) throw_errno("open " + path.string());
+  std::string out;
+  std::array<char, 16384> buf{};
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("read " + path.string());
+    }
+    if (n == 0) break;
+    out.append(buf.data(), static_cast<size_t>(n));
+  }
+  return out;
+}
+
+namespace {
+
+void write_all(int fd, std::string_view data, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("write " + what);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+std::string random_suffix() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s(12, '0');
+  for (auto& c : s) c = kHex[rng() % 16];
+  return s;
+}
+
+}  // namespace
+
+void write_file_atomic(const std::filesystem::path& path, std::string_view data, mode_t mode) {
+  auto dir = path.parent_path();
+  if (dir.empty()) dir = ".";
+  std::filesystem::path tmp = dir / ("." + path.filename().string() + ".tmp-" + random_suffix());
+  unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
+  if (!fd) throw_errno("create " + tmp.string());
+  try {
+    if (::fchmod(fd.get(), mode) != 0) throw_errno("chmod " + tmp.string());
+    write_all(fd.get(), data, tmp.string());
+    if (::fsync(fd.get()) != 0) throw_errno("fsync " + tmp.string());
+    fd.reset();
+    if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename " + tmp.string() + " to " + path.string());
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  unique_fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dfd) ::fsync(dfd.get());
+}
+
+void ensure_directory(const std::filesystem::path& dir, mode_t mode) {
+  std::filesystem::path current;
+  for (const auto& part : dir) {
+    current /= part;
+    if (current.empty() || current == "/") continue;
+    if (::mkdir(current.c_str(), mode) == 0) continue;
+    if (errno != EEXIST) throw_errno("mkdir " + current.string());
+    struct stat st {};
+    if (::stat(current.c_str(), &st) != 0) throw_errno("stat " + current.string());
+    if (!S_ISDIR(st.st_mode)) throw_errno(ENOTDIR, "mkdir " + current.string());
+  }
+}
+
+void remove_file(const std::filesystem::path& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno("remove " + path.string());
+}
+
+}  // namespace sandnet::fs

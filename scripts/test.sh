@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds, and runs the whole test suite twice: a
+# normal build and an AddressSanitizer+UBSan build. Run as root: most tests
+# create real namespaces, veths, bridges and iptables rules (and remove them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+jobs=$(nproc)
+bash scripts/install-deps.sh
+
+before=$(bash scripts/leftovers.sh)
+
+run_suite() {
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DSANDNET_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j"$jobs"
+  (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 900)
+}
+
+echo "== normal build"
+run_suite build
+echo "== AddressSanitizer + UBSan build"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_suite build-asan -DSANDNET_SANITIZE=ON -DSANDNET_BUILD_BENCH=OFF
+
+after=$(bash scripts/leftovers.sh)
+if [[ "$before" != "$after" ]]; then
+  echo "tests left something behind on this machine:" >&2
+  diff <(echo "$before") <(echo "$after") >&2 || true
+  exit 1
+fi
+echo "no leftovers: mounts, veths, bridges, CNI cache, host-local store and iptables as before"

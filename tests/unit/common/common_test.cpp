@@ -1,0 +1,150 @@
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+
+#include "sandnet/common/error.hpp"
+#include "sandnet/common/fs.hpp"
+#include "sandnet/common/jsonrpc.hpp"
+#include "sandnet/common/protocol.hpp"
+#include "sandnet/common/validate.hpp"
+#include "support/process.hpp"
+
+namespace json = boost::json;
+using namespace sandnet;
+
+TEST(Error, ContextChainsOutward) {
+  Error e(std::make_error_code(std::errc::file_exists), "add veth");
+  e.add_context("bridge").add_context("setup pod1");
+  EXPECT_STREQ(e.what(), "setup pod1: bridge: add veth: File exists");
+  EXPECT_EQ(e.code(), std::errc::file_exists);
+}
+
+TEST(Error, CniInfoReplacesCodeMessage) {
+  Error e(errc::plugin_failed, "ADD net1: bridge");
+  e.set_cni({7, "failed to allocate", "range full"});
+  EXPECT_STREQ(e.what(), "ADD net1: bridge: failed to allocate (range full)");
+}
+
+TEST(Validate, ContainerIds) {
+  EXPECT_TRUE(validate::is_container_id("pod-1_a.b"));
+  EXPECT_FALSE(validate::is_container_id(""));
+  EXPECT_FALSE(validate::is_container_id("-pod"));
+  EXPECT_FALSE(validate::is_container_id("../etc"));
+  EXPECT_FALSE(validate::is_container_id("a/b"));
+  EXPECT_FALSE(validate::is_container_id(std::string("a\nb")));
+  EXPECT_THROW(validate::container_id("a b"), Error);
+}
+
+TEST(Validate, InterfaceNames) {
+  EXPECT_TRUE(validate::is_interface_name("eth0"));
+  EXPECT_TRUE(validate::is_interface_name("123456789012345"));
+  EXPECT_FALSE(validate::is_interface_name("1234567890123456"));
+  EXPECT_FALSE(validate::is_interface_name("."));
+  EXPECT_FALSE(validate::is_interface_name(".."));
+  EXPECT_FALSE(validate::is_interface_name("a:b"));
+  EXPECT_FALSE(validate::is_interface_name("a b"));
+  EXPECT_FALSE(validate::is_interface_name("a/b"));
+  EXPECT_FALSE(validate::is_interface_name(""));
+}
+
+TEST(Validate, CniArgs) {
+  EXPECT_NO_THROW(validate::cni_arg_key("K8S_POD_NAME"));
+  EXPECT_THROW(validate::cni_arg_key("A=B"), Error);
+  EXPECT_THROW(validate::cni_arg_key("A;B"), Error);
+  EXPECT_THROW(validate::cni_arg_value("x;IgnoreUnknown=1"), Error);
+  EXPECT_NO_THROW(validate::cni_arg_value("a=b"));
+}
+
+TEST(JsonRpc, ParsesRequest) {
+  auto r = rpc::parse_request(R"({"jsonrpc":"2.0","id":7,"method":"sandbox.get","params":{"id":"p"}})");
+  ASSERT_TRUE(std::holds_alternative<rpc::Request>(r));
+  auto& req = std::get<rpc::Request>(r);
+  EXPECT_EQ(req.id, json::value(7));
+  EXPECT_EQ(req.method, "sandbox.get");
+  EXPECT_FALSE(req.notification);
+  EXPECT_EQ(req.params.at("id"), json::value("p"));
+}
+
+TEST(JsonRpc, BadInputGivesErrorReplies) {
+  auto code = [](std::string_view line) {
+    auto r = rpc::parse_request(line);
+    return std::holds_alternative<rpc::ErrorReply>(r) ? std::get<rpc::ErrorReply>(r).error.code : 0;
+  };
+  EXPECT_EQ(code("not json"), rpc::kParseError);
+  EXPECT_EQ(code("[1,2]"), rpc::kInvalidRequest);
+  EXPECT_EQ(code(R"({"id":1,"method":"x"})"), rpc::kInvalidRequest);
+  EXPECT_EQ(code(R"({"jsonrpc":"2.0","id":{},"method":"x"})"), rpc::kInvalidRequest);
+  EXPECT_EQ(code(R"({"jsonrpc":"2.0","id":1,"method":"x","params":[1]})"), rpc::kInvalidParams);
+  EXPECT_EQ(code(R"({"jsonrpc":"2.0","id":1,"method":""})"), rpc::kInvalidRequest);
+}
+
+TEST(JsonRpc, ErrorRoundTripsThroughTheWire) {
+  Error original(errc::plugin_failed, "setup pod1: net1: bridge");
+  original.set_cni({11, "failed to set bridge addr", "busy"});
+  auto line = rpc::serialize_error(json::value(3), rpc::error_from(original));
+  auto resp = rpc::parse_response(line);
+  ASSERT_TRUE(resp.error);
+  EXPECT_EQ(resp.error->code, rpc::kPluginFailed);
+  Error back = rpc::to_error(*resp.error);
+  EXPECT_STREQ(back.what(), original.what());
+  ASSERT_TRUE(back.cni());
+  EXPECT_EQ(back.cni()->code, 11u);
+  EXPECT_TRUE(back.is(errc::plugin_failed));
+
+  Error sys(std::make_error_code(std::errc::no_such_file_or_directory), "open /x");
+  Error sys_back = rpc::to_error(*rpc::parse_response(rpc::serialize_error(1, rpc::error_from(sys))).error);
+  EXPECT_EQ(sys_back.code(), std::errc::no_such_file_or_directory);
+  EXPECT_STREQ(sys_back.what(), sys.what());
+}
+
+TEST(Protocol, SetupParamsRoundTrip) {
+  protocol::SetupParams p;
+  p.id = "pod1";
+  p.pid = 42;
+  p.networks = {{"net1", "eth0"}, {"net2", ""}};
+  p.args = {{"K8S_POD_NAME", "x"}};
+  p.capabilities["portMappings"] = json::array{json::object{{"hostPort", 8080}, {"containerPort", 80}}};
+  p.labels["app"] = "web";
+  auto back = json::value_to<protocol::SetupParams>(json::value_from(p));
+  EXPECT_EQ(back.id, "pod1");
+  EXPECT_EQ(back.pid, 42);
+  ASSERT_EQ(back.networks.size(), 2u);
+  EXPECT_EQ(back.networks[0].ifname, "eth0");
+  EXPECT_EQ(back.args, p.args);
+  EXPECT_EQ(back.capabilities, p.capabilities);
+  EXPECT_EQ(back.labels, p.labels);
+}
+
+TEST(Protocol, SetupParamsRejectsBadFields) {
+  auto parse = [](std::string_view s) { return json::value_to<protocol::SetupParams>(json::parse(s)); };
+  EXPECT_THROW(parse(R"({"id":"p"})"), Error);                          // no sandbox reference
+  EXPECT_THROW(parse(R"({"id":"p","pid":1,"fd":"pidfd"})"), Error);     // both
+  EXPECT_THROW(parse(R"({"id":"p","pid":-4})"), Error);
+  EXPECT_THROW(parse(R"({"id":"p","pid":"12"})"), Error);
+  EXPECT_THROW(parse(R"({"id":"p","pid":1,"netwrks":[]})"), Error);    // typo
+  EXPECT_THROW(parse(R"({"id":"p","fd":"sock"})"), Error);
+  EXPECT_THROW(parse(R"({"id":"p","pid":1,"args":{"a":1}})"), Error);
+  EXPECT_NO_THROW(parse(R"({"id":"p","fd":"netns","networks":["a",{"name":"b"}]})"));
+  try {
+    parse(R"({"id":"p","pid":1,"netwrks":[]})");
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("netwrks"), std::string::npos);
+  }
+}
+
+TEST(Fs, AtomicWriteReplacesContent) {
+  test::TempDir dir;
+  auto path = std::filesystem::path(dir.path()) / "f";
+  fs::write_file_atomic(path, "one", 0600);
+  fs::write_file_atomic(path, "two", 0600);
+  EXPECT_EQ(fs::read_file(path), "two");
+  EXPECT_EQ(std::filesystem::status(path).permissions(),
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  int entries = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir.path())) ++entries;
+  EXPECT_EQ(entries, 1);
+  fs::remove_file(path);
+  fs::remove_file(path);  // missing is fine
+  EXPECT_THROW(fs::read_file(path), Error);
+}
