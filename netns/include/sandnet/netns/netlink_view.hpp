@@ -1,0 +1,52 @@
+// A read-only netlink view of a network namespace (libnl-route): links,
+// addresses, routes. The netlink socket is opened inside the namespace by a
+// short-lived thread (setns only there) and used from the caller's thread.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace sandnet::netns {
+
+struct Link {
+  int index = 0;
+  std::string name;
+  std::string kind;   // "veth", "bridge", ... ; empty for lo / physical
+  std::string mac;    // "aa:bb:cc:dd:ee:ff"; empty when none
+  std::string state;  // operstate: "up", "down", "unknown", ...
+  bool admin_up = false;  // IFF_UP
+  unsigned mtu = 0;
+  int peer_index = 0;     // veth (or other link-netns) peer ifindex; 0 if none
+  std::string master;     // name of the master (bridge) in the same netns
+};
+
+struct Address {
+  int ifindex = 0;
+  std::string ifname;
+  std::string family;   // "inet" or "inet6"
+  std::string address;  // CIDR: "10.202.0.2/24"
+  std::string scope;    // "host", "link", "global", ...
+};
+
+struct Route {
+  std::string family;   // "inet" or "inet6"
+  std::string dst;      // CIDR, "default" for 0/0
+  std::string gateway;  // empty when none
+  std::string dev;      // output interface name; empty when none
+  int table = 0;
+  unsigned metric = 0;
+};
+
+struct Snapshot {
+  std::vector<Link> links;
+  std::vector<Address> addresses;
+  std::vector<Route> routes;  // main table only (unicast routes)
+
+  const Link* find_link(const std::string& name) const;
+};
+
+// Reads the links, addresses and main-table routes of the namespace.
+// Throws Error ("netlink view: ...").
+Snapshot inspect(int netns_fd);
+
+}  // namespace sandnet::netns
