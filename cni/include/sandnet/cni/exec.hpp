@@ -1,0 +1,46 @@
+// Running one CNI plugin from an asio event loop without blocking it: spawned
+// in its own process group with a from-scratch environment, pipes read and
+// written asynchronously, exit observed through a pidfd, a deadline that kills
+// the whole process group.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sandnet::cni {
+
+struct PluginInvocation {
+  std::filesystem::path plugin;  // absolute path (see find_plugin)
+  std::string command;           // CNI_COMMAND: ADD, DEL, CHECK, GC, STATUS, VERSION
+  std::string container_id;
+  std::string netns;
+  std::string ifname;
+  std::string cni_args;  // already built and validated ("K=V;K=V")
+  std::string cni_path;  // plugin dirs joined with ':'
+  std::string stdin_data;
+  std::chrono::milliseconds timeout{60000};
+};
+
+// The plugin called type in the first of dirs that has it as an executable
+// regular file. Throws Error(invalid_argument) for a type with '/' or that is
+// empty, "." or "..", Error(not_found) naming the dirs otherwise.
+std::filesystem::path find_plugin(std::string_view type,
+                                  const std::vector<std::filesystem::path>& dirs);
+
+// The environment the plugin gets: the six CNI_* variables and PATH, nothing
+// else ("NAME=value" strings).
+std::vector<std::string> plugin_environment(const PluginInvocation& call);
+
+// Runs the plugin and returns its stdout on exit status 0. Otherwise throws
+// Error(plugin_failed) with the CNI error object from stdout (set_cni; when
+// stdout has none: code 999-style info built from the exit status and
+// stderr), or Error(timeout) when the deadline passed (the process group is
+// killed first). "Text file busy" is retried a few times.
+boost::asio::awaitable<std::string> exec_plugin(PluginInvocation call);
+
+}  // namespace sandnet::cni
