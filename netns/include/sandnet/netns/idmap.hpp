@@ -1,6 +1,7 @@
 // Parsing of /proc/<pid>/uid_map and gid_map (pure, testable without root).
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 #include <vector>
 
@@ -12,8 +13,8 @@ namespace sandnet::netns {
 // whitespace. Throws Error(invalid_argument) naming the bad line.
 std::vector<IdMapEntry> parse_id_map(std::string_view text);
 
-// True when every ID in [first, first+count) of the outside (host) side is
-// covered by the map; false for an empty map.
-bool map_outside_within(const std::vector<IdMapEntry>& map, std::uint32_t first, std::uint32_t count);
+// True when every outside (host) range of the map lies inside the host ID
+// range [first, first+count); false for an empty map (nothing is mapped yet).
+bool map_within_range(const std::vector<IdMapEntry>& map, std::uint32_t first, std::uint32_t count);
 
 }  // namespace sandnet::netns
