@@ -80,6 +80,10 @@ std::filesystem::path pin(int netns_fd, const std::filesystem::path& dir, std::s
 }
 
 std::filesystem::path pin(const NetnsHandle& handle, const std::filesystem::path& dir, std::string_view name) {
+  // The fd still names the right namespace, but its sandbox is gone: pinning
+  // it would only keep a dead sandbox's namespace alive.
+  if (handle.pidfd() >= 0 && !handle.process_alive())
+    throw_error(errc::process_gone, "pin " + std::string(name) + ": the sandbox process has exited");
   return pin(handle.fd(), dir, name);
 }
 
