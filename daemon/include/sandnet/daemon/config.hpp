@@ -76,6 +76,7 @@ struct Config {
   // --- listening socket ---
   std::filesystem::path socket = protocol::kDefaultSocketPath;
   std::string socket_group;     // "" = keep the daemon's group
+  std::optional<gid_t> socket_gid;  // socket_group resolved at load (a name or a number)
   mode_t socket_mode = 0660;    // "0660" (octal string) or a number in the file
 
   // --- paths ---
