@@ -45,6 +45,26 @@ NsId id_of_path(const char* path) {
   return {st.st_dev, st.st_ino};
 }
 
+// The initial namespaces' fixed nsfs inode numbers (uapi linux/nsfs.h,
+// enum init_ns_ino; the user one is fixed since 3.8, the net one on recent
+// kernels such as 6.18). Dynamic inode numbers start at 0xF0000000, so they
+// never collide with these.
+constexpr ino_t kInitUserNsIno = 0xEFFFFFFDU;
+constexpr ino_t kInitNetNsIno = 0xEFFFFFF9U;
+
+// The host's namespace of a type ("net", "user"): /proc/1/ns/<type>. Where
+// /proc/1 may not be inspected (a hardened PID 1 gives EACCES even to root),
+// fall back to the fixed inode of the initial namespace.
+NsId host_ns_id(const std::string& type, ino_t fixed_ino) {
+  const std::string path = "/proc/1/ns/" + type;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) return {st.st_dev, st.st_ino};
+  if (errno != EACCES && errno != EPERM) throw_errno("stat " + path);
+  // Same nsfs device as our own namespace files.
+  NsId self = id_of_path(("/proc/self/ns/" + type).c_str());
+  return {self.dev, fixed_ino};
+}
+
 std::optional<NsId> id_of_at(int dirfd, const char* path) {
   struct stat st {};
   if (::fstatat(dirfd, path, &st, 0) != 0) return std::nullopt;
@@ -152,12 +172,12 @@ NsId fill_basic_facts(int netns_fd, NamespaceFacts& facts) {
   NsId netns = id_of_fd(netns_fd, what);
   facts.inode = netns.ino;
   facts.device = netns.dev;
-  facts.is_host = netns == id_of_path("/proc/1/ns/net");
+  facts.is_host = netns == host_ns_id("net", kInitNetNsIno);
   facts.is_self = netns == id_of_path("/proc/self/ns/net");
   unique_fd userns(::ioctl(netns_fd, NS_GET_USERNS));
   if (!userns) throw_errno(what + ": NS_GET_USERNS");
   NsId owner = id_of_fd(userns.get(), what + ": owning user namespace");
-  facts.owner_is_initial_userns = owner == id_of_path("/proc/1/ns/user");
+  facts.owner_is_initial_userns = owner == host_ns_id("user", kInitUserNsIno);
   uid_t uid = 0;
   if (::ioctl(userns.get(), NS_GET_OWNER_UID, &uid) != 0) throw_errno(what + ": NS_GET_OWNER_UID");
   facts.owner_uid = uid;
@@ -165,7 +185,8 @@ NsId fill_basic_facts(int netns_fd, NamespaceFacts& facts) {
 }
 
 // Looks through /proc for a process of the user namespace owner and reads
-// its maps. For the initial user namespace, /proc/1 serves.
+// its maps (e.g. the sandbox process for a bare netns fd, or any host
+// process for the initial user namespace).
 void find_maps_in_proc(const NsId& owner, NamespaceFacts& facts) {
   unique_fd proc(::open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!proc) throw_errno("open /proc");
