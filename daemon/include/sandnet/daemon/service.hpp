@@ -1,0 +1,98 @@
+// The sandbox service: what each protocol method does. It runs on the daemon's
+// io_context thread (all of its own state is touched only there); blocking
+// namespace and file work goes to a small thread pool, plugin chains run as
+// asio child processes through cni::Runtime. It never touches a client socket.
+#pragma once
+
+#include <sys/types.h>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json.hpp>
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sandnet/cni/runtime.hpp"
+#include "sandnet/common/protocol.hpp"
+#include "sandnet/common/unique_fd.hpp"
+#include "sandnet/daemon/async_sync.hpp"
+#include "sandnet/daemon/config.hpp"
+#include "sandnet/daemon/policy.hpp"
+#include "sandnet/daemon/state.hpp"
+
+namespace sandnet::daemon {
+
+// Pins are named "sandnet-<id>" so that reconciliation can tell ours from
+// other pins in a shared directory such as /run/netns (iproute2's).
+inline constexpr std::string_view kPinPrefix = "sandnet-";
+std::string pin_name_for(std::string_view sandbox_id);
+
+class SandboxService {
+ public:
+  // Paths (stateDir, netnsDir) are fixed for the life of the service; a
+  // reload() may change everything else.
+  SandboxService(boost::asio::io_context& io, Config config);
+  ~SandboxService();
+  SandboxService(const SandboxService&) = delete;
+  SandboxService& operator=(const SandboxService&) = delete;
+
+  // Start-up reconciliation of records, pins and the CNI cache. Run before
+  // serving. Returns one line per problem it could not fix.
+  boost::asio::awaitable<std::vector<std::string>> recover();
+
+  boost::asio::awaitable<protocol::SandboxInfo> setup(const Caller& caller, protocol::SetupParams params,
+                                                      std::vector<unique_fd> fds);
+  boost::asio::awaitable<protocol::TeardownResult> teardown(const Caller& caller, std::string id);
+  boost::asio::awaitable<boost::json::object> check(const Caller& caller, std::string id);
+  boost::asio::awaitable<protocol::SandboxInfo> get(const Caller& caller, std::string id);
+  boost::asio::awaitable<std::vector<protocol::SandboxInfo>> list(const Caller& caller);
+  boost::asio::awaitable<boost::json::object> inspect(const Caller& caller, std::string id);
+  boost::asio::awaitable<std::vector<protocol::NetworkInfo>> networks(const Caller& caller);
+  protocol::RuntimeInfo runtime_info(const Caller& caller) const;
+  boost::asio::awaitable<boost::json::object> gc(const Caller& caller);
+  boost::asio::awaitable<boost::json::object> status(const Caller& caller);
+
+  // Applies a new configuration (SIGHUP). Paths that cannot change while
+  // running keep their old value; a warning names them.
+  void reload(Config config);
+  const Config& config() const noexcept { return *config_; }
+
+  // Stops the pidfd watches so the io_context can run out of work; sandboxes'
+  // networks stay in place. In-flight operations still complete.
+  void shutdown();
+
+  std::size_t in_flight() const noexcept { return in_flight_; }
+
+ private:
+  boost::asio::awaitable<protocol::TeardownResult> teardown_locked(SandboxRecord record, std::string why);
+  boost::asio::awaitable<std::vector<std::string>> remove_attachments(const SandboxRecord& record);
+  boost::asio::awaitable<void> watch_process(std::string id,
+                                             std::shared_ptr<boost::asio::posix::stream_descriptor> pidfd);
+  void start_watch(const std::string& id, unique_fd pidfd);
+  void stop_watch(const std::string& id);
+  boost::asio::awaitable<std::optional<SandboxRecord>> load_record(std::string_view id);
+  boost::asio::awaitable<void> save_record(SandboxRecord& record);
+  std::size_t owned_by(uid_t uid) const;
+
+  boost::asio::io_context& io_;
+  std::shared_ptr<const Config> config_;
+  std::shared_ptr<cni::Runtime> runtime_;
+  StateStore store_;
+  boost::asio::thread_pool pool_;
+  KeyedMutex locks_;
+  AsyncSemaphore setup_slots_;
+  // Sandboxes that have a record, and their owners (for maxSandboxes).
+  std::map<std::string, uid_t, std::less<>> owners_;
+  std::map<std::string, std::shared_ptr<boost::asio::posix::stream_descriptor>, std::less<>> watches_;
+  std::size_t in_flight_ = 0;
+  bool shutting_down_ = false;
+};
+
+}  // namespace sandnet::daemon

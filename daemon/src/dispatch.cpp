@@ -1,0 +1,97 @@
+#include "sandnet/daemon/dispatch.hpp"
+
+#include <functional>
+#include <map>
+#include <string>
+
+#include "sandnet/common/error.hpp"
+#include "sandnet/common/protocol.hpp"
+
+namespace sandnet::daemon {
+namespace asio = boost::asio;
+namespace json = boost::json;
+namespace method = protocol::method;
+
+namespace {
+
+using Method = std::function<asio::awaitable<json::value>(SandboxService&, const Caller&, const rpc::Request&,
+                                                          std::vector<unique_fd>)>;
+
+std::string id_param(const rpc::Request& r) { return json::value_to<protocol::IdParams>(json::value(r.params)).id; }
+
+// Methods without params refuse unknown ones rather than ignore them.
+void no_params(const rpc::Request& r) {
+  if (!r.params.empty())
+    throw_error(errc::invalid_argument, r.method + " takes no params, got \"" + std::string(r.params.begin()->key()) + "\"");
+}
+
+const std::map<std::string, Method, std::less<>>& methods() {
+  static const std::map<std::string, Method, std::less<>> table = {
+      {method::kSetup,
+       [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd> fds) -> asio::awaitable<json::value> {
+         auto params = json::value_to<protocol::SetupParams>(json::value(r.params));
+         co_return json::value_from(co_await s.setup(c, std::move(params), std::move(fds)));
+       }},
+      {method::kTeardown,
+       [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
+         co_return json::value_from(co_await s.teardown(c, id_param(r)));
+       }},
+      {method::kCheck,
+       [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
+         co_return co_await s.check(c, id_param(r));
+       }},
+      {method::kGet,
+       [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
+         co_return json::value_from(co_await s.get(c, id_param(r)));
+       }},
+      {method::kList,
+       [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
+         no_params(r);
+         json::object out;
+         out["sandboxes"] = json::value_from(co_await s.list(c));
+         co_return out;
+       }},
+      {method::kInspect,
+       [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
+         co_return co_await s.inspect(c, id_param(r));
+       }},
+      {method::kNetworksList,
+       [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
+         no_params(r);
+         json::object out;
+         out["networks"] = json::value_from(co_await s.networks(c));
+         co_return out;
+       }},
+      {method::kRuntimeInfo,
+       [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
+         no_params(r);
+         co_return json::value_from(s.runtime_info(c));
+       }},
+      {method::kGc,
+       [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
+         no_params(r);
+         co_return co_await s.gc(c);
+       }},
+      {method::kStatus,
+       [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
+         no_params(r);
+         co_return co_await s.status(c);
+       }},
+  };
+  return table;
+}
+
+}  // namespace
+
+Handler make_handler(SandboxService& service) {
+  Handler h;
+  h.has_method = [](std::string_view name) { return methods().count(name) != 0; };
+  h.call = [&service](const Caller& caller, const rpc::Request& request,
+                      std::vector<unique_fd> fds) -> asio::awaitable<json::value> {
+    const auto& method = methods().find(request.method)->second;
+    return method(service, caller, request, std::move(fds));
+  };
+  return h;
+}
+
+}  // namespace sandnet::daemon

@@ -1,0 +1,774 @@
+#include "sandnet/daemon/service.hpp"
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <spdlog/spdlog.h>
+#include <type_traits>
+
+#include "sandnet/cni/cache.hpp"
+#include "sandnet/cni/config.hpp"
+#include "sandnet/cni/version.hpp"
+#include "sandnet/common/error.hpp"
+#include "sandnet/common/validate.hpp"
+#include "sandnet/netns/handle.hpp"
+#include "sandnet/netns/netlink_view.hpp"
+#include "sandnet/netns/pin.hpp"
+
+namespace sandnet::daemon {
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+std::string pin_name_for(std::string_view sandbox_id) {
+  return std::string(kPinPrefix) + std::string(sandbox_id);
+}
+
+namespace {
+
+// Threads for blocking namespace and file work (setns happens only on these
+// or on threads the netns layer starts, never on the io_context thread).
+constexpr std::size_t kBlockingThreads = 4;
+
+// Runs f() on pool and resumes the caller on its own executor with the result
+// (or the exception f threw).
+template <class F>
+auto offload(asio::thread_pool& pool, F f) -> asio::awaitable<std::invoke_result_t<F&>> {
+  using R = std::invoke_result_t<F&>;
+  return asio::co_spawn(
+      pool,
+      [f = std::move(f)]() mutable -> asio::awaitable<R> {
+        if constexpr (std::is_void_v<R>) {
+          f();
+          co_return;
+        } else {
+          co_return f();
+        }
+      },
+      asio::use_awaitable);
+}
+
+// Counts a request as in flight for status.
+class InFlight {
+ public:
+  explicit InFlight(std::size_t& counter) : counter_(counter) { ++counter_; }
+  ~InFlight() { --counter_; }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  std::size_t& counter_;
+};
+
+std::int64_t now_unix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Error as_error(const std::exception& e) {
+  if (auto* err = dynamic_cast<const Error*>(&e)) return *err;
+  return Error(errc::internal, e.what());
+}
+
+// The networks the daemon can attach to right now: conf_dir, or the embedded
+// default network when conf_dir holds none. Read per request, like libcni, so
+// a new conflist is usable without a reload.
+struct Catalog {
+  std::vector<cni::NetworkConfigList> lists;
+  std::vector<std::string> load_errors;
+  std::vector<std::string> defaults;
+
+  const cni::NetworkConfigList* find(std::string_view name) const {
+    for (const auto& l : lists)
+      if (l.name == name) return &l;
+    return nullptr;
+  }
+};
+
+Catalog load_catalog(const Config& config) {
+  Catalog c;
+  auto loaded = cni::load_networks(config.cni.conf_dir);
+  c.lists = std::move(loaded.networks);
+  for (const auto& e : loaded.errors) c.load_errors.emplace_back(e.what());
+  if (c.lists.empty()) c.lists.push_back(cni::parse_network_list(embedded_default_network(), "embedded"));
+  c.defaults = config.cni.default_networks;
+  if (c.defaults.empty()) c.defaults.push_back(c.lists.front().name);
+  return c;
+}
+
+// The list to DEL an attachment with: the current config, else the one cached
+// when it was added (the conflist may have been removed since).
+cni::NetworkConfigList list_for_del(const Catalog& catalog, const Config& config, const AttachmentRecord& att,
+                                    const std::string& id) {
+  if (auto* l = catalog.find(att.network)) return *l;
+  cni::ResultCache cache(config.cni.cache_dir);
+  if (auto cached = cache.read(att.network, id, att.ifname))
+    return cni::parse_network_list(cached->config, "cached config of " + att.network);
+  throw_error(errc::not_found, "network " + att.network + " is no longer configured and has no cached config");
+}
+
+cni::RuntimeOptions runtime_options(const Config& config) {
+  cni::RuntimeOptions o;
+  o.plugin_dirs = config.cni.bin_dirs;
+  o.cache_dir = config.cni.cache_dir;
+  o.plugin_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(config.cni.plugin_timeout);
+  o.native_loopback = config.cni.native_loopback;
+  return o;
+}
+
+cni::RuntimeConf runtime_conf(const SandboxRecord& record, const AttachmentRecord& att) {
+  return cni::RuntimeConf{record.id, record.pin_path, att.ifname, record.args, record.capabilities};
+}
+
+// The PID a pidfd refers to (from /proc/self/fdinfo), or nullopt once the
+// process has exited (the kernel reports -1 then).
+std::optional<pid_t> pid_of_pidfd(int pidfd) {
+  std::ifstream in("/proc/self/fdinfo/" + std::to_string(pidfd));
+  std::string key;
+  while (in >> key) {
+    if (key == "Pid:") {
+      long pid = -1;
+      in >> pid;
+      if (pid > 0) return static_cast<pid_t>(pid);
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+unique_fd dup_cloexec(int fd) {
+  unique_fd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+  if (!copy) throw_errno("dup pidfd");
+  return copy;
+}
+
+struct OpenedNetns {
+  netns::NetnsHandle handle;
+  netns::NamespaceFacts facts;
+  std::optional<pid_t> pid;
+};
+
+json::object snapshot_to_json(const netns::Snapshot& s) {
+  json::array links, addresses, routes;
+  for (const auto& l : s.links) {
+    json::object o{{"index", l.index}, {"name", l.name}, {"state", l.state}, {"adminUp", l.admin_up},
+                   {"mtu", l.mtu}};
+    if (!l.kind.empty()) o["kind"] = l.kind;
+    if (!l.mac.empty()) o["mac"] = l.mac;
+    if (l.peer_index) o["peerIndex"] = l.peer_index;
+    if (!l.master.empty()) o["master"] = l.master;
+    links.push_back(std::move(o));
+  }
+  for (const auto& a : s.addresses)
+    addresses.push_back(json::object{{"ifindex", a.ifindex}, {"ifname", a.ifname}, {"family", a.family},
+                                     {"address", a.address}, {"scope", a.scope}});
+  for (const auto& r : s.routes) {
+    json::object o{{"family", r.family}, {"dst", r.dst}, {"table", r.table}, {"metric", r.metric}};
+    if (!r.gateway.empty()) o["gateway"] = r.gateway;
+    if (!r.dev.empty()) o["dev"] = r.dev;
+    routes.push_back(std::move(o));
+  }
+  return json::object{{"links", std::move(links)}, {"addresses", std::move(addresses)}, {"routes", std::move(routes)}};
+}
+
+// Everything about a setup request that can be checked without touching the
+// system. Throws Error(invalid_argument) naming the bad part.
+struct SetupPlan {
+  std::vector<std::string> networks;
+  std::vector<std::string> ifnames;
+};
+
+void validate_request(const protocol::SetupParams& p, std::size_t fd_count) {
+  validate::container_id(p.id);
+  for (const auto& [k, v] : p.args) {
+    validate::cni_arg_key(k);
+    validate::cni_arg_value(v);
+  }
+  for (const auto& n : p.networks) {
+    validate::network_name(n.name);
+    if (!n.ifname.empty()) validate::interface_name(n.ifname);
+  }
+  if (!p.ifname.empty()) validate::interface_name(p.ifname);
+  for (const auto& [key, value] : p.capabilities) {
+    if (key.empty()) throw_error(errc::invalid_argument, "capabilities: empty capability name");
+  }
+  if (p.ref != protocol::SandboxRef::pid && fd_count != 1)
+    throw_error(errc::invalid_argument, std::string("\"fd\": \"") +
+                                            (p.ref == protocol::SandboxRef::pidfd ? "pidfd" : "netns") +
+                                            "\" needs exactly one file descriptor sent with the request (SCM_RIGHTS), got " +
+                                            std::to_string(fd_count));
+}
+
+SetupPlan plan_setup(const protocol::SetupParams& p, const Catalog& catalog) {
+  SetupPlan plan;
+  if (p.networks.empty()) {
+    plan.networks = catalog.defaults;
+    plan.ifnames.resize(plan.networks.size());
+  } else {
+    for (const auto& n : p.networks) {
+      plan.networks.push_back(n.name);
+      plan.ifnames.push_back(n.ifname);
+    }
+  }
+  if (!p.ifname.empty()) {
+    if (!plan.ifnames[0].empty() && plan.ifnames[0] != p.ifname)
+      throw_error(errc::invalid_argument, "\"ifname\" " + p.ifname + " contradicts network " + plan.networks[0] +
+                                              "'s ifname " + plan.ifnames[0]);
+    plan.ifnames[0] = p.ifname;
+  }
+  std::set<std::string> seen_networks, seen_ifnames;
+  for (std::size_t i = 0; i < plan.networks.size(); ++i) {
+    if (plan.ifnames[i].empty()) plan.ifnames[i] = "eth" + std::to_string(i);
+    if (!catalog.find(plan.networks[i])) throw_error(errc::not_found, "network " + plan.networks[i] + " is not configured");
+    if (!seen_networks.insert(plan.networks[i]).second)
+      throw_error(errc::invalid_argument, "network " + plan.networks[i] + " is named twice");
+    if (!seen_ifnames.insert(plan.ifnames[i]).second)
+      throw_error(errc::invalid_argument, "interface " + plan.ifnames[i] + " is used twice");
+  }
+  return plan;
+}
+
+}  // namespace
+
+SandboxService::SandboxService(asio::io_context& io, Config config)
+    : io_(io),
+      config_(std::make_shared<const Config>(std::move(config))),
+      runtime_(std::make_shared<cni::Runtime>(runtime_options(*config_))),
+      store_(config_->state_dir),
+      pool_(kBlockingThreads),
+      setup_slots_(config_->max_concurrent_setups) {}
+
+SandboxService::~SandboxService() {
+  shutdown();
+  pool_.join();
+}
+
+void SandboxService::shutdown() {
+  shutting_down_ = true;
+  for (auto& [id, watch] : watches_) {
+    boost::system::error_code ignored;
+    watch->cancel(ignored);
+  }
+  watches_.clear();
+}
+
+void SandboxService::reload(Config config) {
+  std::vector<std::string> kept;
+  if (config.state_dir != config_->state_dir) kept.push_back("stateDir");
+  if (config.netns_dir != config_->netns_dir) kept.push_back("netnsDir");
+  if (config.socket != config_->socket) kept.push_back("socket");
+  config.state_dir = config_->state_dir;
+  config.netns_dir = config_->netns_dir;
+  config.socket = config_->socket;
+  for (const auto& key : kept) spdlog::warn("reload: {} changes only on restart; keeping the old value", key);
+  runtime_ = std::make_shared<cni::Runtime>(runtime_options(config));
+  setup_slots_.set_limit(config.max_concurrent_setups);
+  config_ = std::make_shared<const Config>(std::move(config));
+}
+
+std::size_t SandboxService::owned_by(uid_t uid) const {
+  return static_cast<std::size_t>(
+      std::count_if(owners_.begin(), owners_.end(), [uid](const auto& entry) { return entry.second == uid; }));
+}
+
+asio::awaitable<std::optional<SandboxRecord>> SandboxService::load_record(std::string_view id) {
+  std::string key(id);
+  co_return co_await offload(pool_, [this, key] { return store_.load(key); });
+}
+
+asio::awaitable<void> SandboxService::save_record(SandboxRecord& record) {
+  record.updated_unix = now_unix();
+  SandboxRecord copy = record;
+  co_await offload(pool_, [this, copy = std::move(copy)] { store_.save(copy); });
+}
+
+// ---------------------------------------------------------------- setup
+
+asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& caller, protocol::SetupParams p,
+                                                             std::vector<unique_fd> fds) {
+  InFlight in_flight(in_flight_);
+  const std::string context = "setup " + p.id;
+  with_context(context, [&] { validate_request(p, fds.size()); });
+  if (shutting_down_) throw_error(errc::unavailable, context + ": the daemon is shutting down");
+
+  auto guard = co_await locks_.lock(p.id);
+  auto config = config_;
+  auto runtime = runtime_;
+
+  // What to roll back if anything below fails.
+  SandboxRecord record;
+  bool reserved = false, record_written = false;
+  std::size_t attempted = 0;
+  std::optional<Error> failure;
+
+  try {
+    if (owners_.count(p.id)) throw_error(errc::already_exists, "sandbox " + p.id + " already exists");
+    auto catalog = co_await offload(pool_, [config] { return load_catalog(*config); });
+    auto plan = plan_setup(p, catalog);
+
+    unique_fd passed_fd = fds.empty() ? unique_fd() : std::move(fds.front());
+    // optional: awaitable results must be default-constructible.
+    auto opened_or = co_await offload(pool_, [ref = p.ref, pid = p.pid, fd = std::move(passed_fd)]() mutable {
+      std::optional<OpenedNetns> result;
+      auto& o = result.emplace(OpenedNetns{[&] {
+                      switch (ref) {
+                        case protocol::SandboxRef::pid: return netns::NetnsHandle::from_pid(pid);
+                        case protocol::SandboxRef::pidfd: return netns::NetnsHandle::from_pidfd(std::move(fd));
+                        case protocol::SandboxRef::netns: break;
+                      }
+                      return netns::NetnsHandle::from_netns_fd(std::move(fd));
+                    }(),
+                    {},
+                    std::nullopt});
+      o.facts = o.handle.facts();
+      if (ref == protocol::SandboxRef::pid) o.pid = pid;
+      else if (o.handle.pidfd() >= 0) o.pid = pid_of_pidfd(o.handle.pidfd());
+      return result;
+    });
+    auto& opened = *opened_or;
+
+    authorize_setup(*config, caller, opened.facts, SetupAsk{plan.networks, p.capabilities, owned_by(caller.uid)});
+    // Reserve the id (and count it against maxSandboxes) before the first await.
+    owners_.emplace(p.id, caller.uid);
+    reserved = true;
+
+    auto permit = co_await setup_slots_.acquire();
+
+    record.id = p.id;
+    record.owner_uid = caller.uid;
+    record.owner_gid = caller.gid;
+    record.pin_path = (config->netns_dir / pin_name_for(p.id)).string();
+    record.pid = opened.pid;
+    record.netns_inode = opened.facts.inode;
+    record.netns_device = opened.facts.device;
+    record.state = SandboxState::setting_up;
+    record.args = p.args;
+    record.capabilities = p.capabilities;
+    record.labels = p.labels;
+    record.created_unix = now_unix();
+    // The record exists before anything is changed on the system: a crash
+    // from here on is rolled back at the next start.
+    co_await save_record(record);
+    record_written = true;
+
+    co_await offload(pool_, [&handle = opened.handle, dir = config->netns_dir, name = pin_name_for(p.id)] {
+      netns::pin(handle, dir, name);
+    });
+
+    for (std::size_t i = 0; i < plan.networks.size(); ++i) {
+      record.attachments.push_back(AttachmentRecord{plan.networks[i], plan.ifnames[i], AttachmentPhase::adding, nullptr, {}});
+      co_await save_record(record);
+      attempted = i + 1;
+      auto& att = record.attachments.back();
+      const auto* list = catalog.find(att.network);
+      auto result = co_await runtime->add(*list, runtime_conf(record, att));
+      att.phase = AttachmentPhase::added;
+      att.result = std::move(result);
+      co_await save_record(record);
+    }
+    record.state = SandboxState::ready;
+    co_await save_record(record);
+
+    if (config->auto_teardown && opened.handle.pidfd() >= 0) {
+      start_watch(p.id, dup_cloexec(opened.handle.pidfd()));
+    }
+    spdlog::info("setup {} for uid {}: {} network(s) on {}", p.id, caller.uid, plan.networks.size(), record.pin_path);
+    co_return to_info(record);
+  } catch (const std::exception& e) {
+    failure = as_error(e);
+  }
+
+  // Roll back with a fresh budget (each DEL gets the full plugin timeout, no
+  // matter how long the ADD took); the caller gets the original error.
+  if (record_written) {
+    if (attempted < record.attachments.size()) record.attachments.resize(attempted);
+    for (auto& att : record.attachments)
+      if (att.phase == AttachmentPhase::adding) att.phase = AttachmentPhase::failed;
+    auto errors = co_await remove_attachments(record);
+    if (errors.empty()) {
+      try {
+        co_await offload(pool_, [this, id = p.id] { store_.remove(id); });
+        owners_.erase(p.id);
+        reserved = false;
+      } catch (const std::exception& e) {
+        errors.emplace_back(e.what());
+      }
+    }
+    if (!errors.empty()) {
+      // Keep the record so teardown, gc or the next start can finish the job.
+      record.state = SandboxState::failed;
+      try {
+        co_await save_record(record);
+      } catch (const std::exception& e) {
+        errors.emplace_back(e.what());
+      }
+      reserved = false;  // the record stays, and so does the reservation
+      for (const auto& err : errors) spdlog::error("setup {}: rollback: {}", p.id, err);
+    }
+  }
+  if (reserved) owners_.erase(p.id);
+  failure->add_context(context);
+  spdlog::info("{}", failure->what());
+  throw *failure;
+}
+
+// Best effort: DEL every attachment (reverse order) while the pin is live,
+// then unpin. Returns what failed.
+asio::awaitable<std::vector<std::string>> SandboxService::remove_attachments(const SandboxRecord& record) {
+  std::vector<std::string> errors;
+  auto config = config_;
+  auto runtime = runtime_;
+  std::optional<Catalog> catalog;
+  try {
+    catalog = co_await offload(pool_, [config] { return load_catalog(*config); });
+  } catch (const std::exception& e) {
+    errors.emplace_back(std::string("load networks: ") + e.what());
+    catalog.emplace();
+  }
+  for (auto it = record.attachments.rbegin(); it != record.attachments.rend(); ++it) {
+    const auto& att = *it;
+    try {
+      auto list = co_await offload(pool_, [&] { return list_for_del(*catalog, *config, att, record.id); });
+      co_await runtime->del(list, runtime_conf(record, att));
+    } catch (const std::exception& e) {
+      errors.push_back("DEL " + att.network + " " + att.ifname + ": " + e.what());
+    }
+  }
+  try {
+    co_await offload(pool_, [dir = config->netns_dir, name = pin_name_for(record.id)] { netns::unpin(dir, name); });
+  } catch (const std::exception& e) {
+    errors.push_back(std::string("unpin: ") + e.what());
+  }
+  co_return errors;
+}
+
+// ---------------------------------------------------------------- teardown
+
+asio::awaitable<protocol::TeardownResult> SandboxService::teardown(const Caller& caller, std::string id) {
+  InFlight in_flight(in_flight_);
+  with_context("teardown " + id, [&] { validate::container_id(id); });
+  auto guard = co_await locks_.lock(id);
+  auto record = co_await load_record(id);
+  if (!record) co_return protocol::TeardownResult{id, false, {}};
+  authorize_access(caller, record->owner_uid, id);
+  co_return co_await teardown_locked(std::move(*record), "requested by uid " + std::to_string(caller.uid));
+}
+
+asio::awaitable<protocol::TeardownResult> SandboxService::teardown_locked(SandboxRecord record, std::string why) {
+  stop_watch(record.id);
+  protocol::TeardownResult result{record.id, true, {}};
+  record.state = SandboxState::tearing_down;
+  try {
+    co_await save_record(record);
+  } catch (const std::exception& e) {
+    result.errors.push_back(std::string("record: ") + e.what());
+  }
+  auto errors = co_await remove_attachments(record);
+  result.errors.insert(result.errors.end(), errors.begin(), errors.end());
+  try {
+    co_await offload(pool_, [this, id = record.id] { store_.remove(id); });
+  } catch (const std::exception& e) {
+    result.errors.push_back(std::string("remove record: ") + e.what());
+  }
+  owners_.erase(record.id);
+  if (result.errors.empty())
+    spdlog::info("teardown {} ({})", record.id, why);
+  else
+    for (const auto& err : result.errors) spdlog::warn("teardown {} ({}): {}", record.id, why, err);
+  co_return result;
+}
+
+// ---------------------------------------------------------------- queries
+
+asio::awaitable<json::object> SandboxService::check(const Caller& caller, std::string id) {
+  InFlight in_flight(in_flight_);
+  const std::string context = "check " + id;
+  with_context(context, [&] { validate::container_id(id); });
+  auto guard = co_await locks_.lock(id);
+  auto record = co_await load_record(id);
+  if (!record) throw_error(errc::not_found, context + ": no such sandbox");
+  authorize_access(caller, record->owner_uid, id);
+  if (record->state != SandboxState::ready)
+    throw_error(errc::unavailable, context + ": sandbox is " + std::string(to_string(record->state)));
+  auto config = config_;
+  auto runtime = runtime_;
+  std::optional<Error> failure;
+  try {
+    co_await offload(pool_, [path = record->pin_path] { netns::open_pin(path); });
+    auto catalog = co_await offload(pool_, [config] { return load_catalog(*config); });
+    for (const auto& att : record->attachments) {
+      auto list = list_for_del(catalog, *config, att, id);
+      try {
+        co_await runtime->check(list, runtime_conf(*record, att));
+      } catch (Error& e) {
+        e.add_context(att.network);
+        throw;
+      }
+    }
+  } catch (const std::exception& e) {
+    failure = as_error(e);
+  }
+  if (failure) {
+    failure->add_context(context);
+    throw *failure;
+  }
+  co_return json::object{{"id", id}, {"ok", true}};
+}
+
+asio::awaitable<protocol::SandboxInfo> SandboxService::get(const Caller& caller, std::string id) {
+  with_context("get " + id, [&] { validate::container_id(id); });
+  auto record = co_await load_record(id);
+  if (!record) throw_error(errc::not_found, "get " + id + ": no such sandbox");
+  authorize_access(caller, record->owner_uid, id);
+  co_return to_info(*record);
+}
+
+asio::awaitable<std::vector<protocol::SandboxInfo>> SandboxService::list(const Caller& caller) {
+  auto loaded = co_await offload(pool_, [this] { return store_.load_all(); });
+  std::vector<protocol::SandboxInfo> out;
+  for (const auto& r : loaded.records)
+    if (caller.is_root() || r.owner_uid == caller.uid) out.push_back(to_info(r));
+  co_return out;
+}
+
+asio::awaitable<json::object> SandboxService::inspect(const Caller& caller, std::string id) {
+  const std::string context = "inspect " + id;
+  with_context(context, [&] { validate::container_id(id); });
+  auto record = co_await load_record(id);
+  if (!record) throw_error(errc::not_found, context + ": no such sandbox");
+  authorize_access(caller, record->owner_uid, id);
+  auto snapshot = co_await offload(pool_, [path = record->pin_path, context] {
+    return with_context(context, [&] {
+      auto fd = netns::open_pin(path);
+      return netns::inspect(fd.get());
+    });
+  });
+  co_return snapshot_to_json(snapshot);
+}
+
+asio::awaitable<std::vector<protocol::NetworkInfo>> SandboxService::networks(const Caller& caller) {
+  auto config = config_;
+  auto catalog = co_await offload(pool_, [config] { return load_catalog(*config); });
+  std::vector<std::string> names;
+  for (const auto& l : catalog.lists) names.push_back(l.name);
+  auto allowed = filter_networks(*config, caller, names);
+  std::vector<protocol::NetworkInfo> out;
+  for (const auto& name : allowed) {
+    const auto* l = catalog.find(name);
+    protocol::NetworkInfo info;
+    info.name = l->name;
+    info.cni_version = l->cni_version;
+    for (const auto& plugin : l->plugins) {
+      if (auto* type = plugin.if_contains("type"); type && type->is_string())
+        info.plugins.emplace_back(type->get_string());
+    }
+    info.is_default = std::find(catalog.defaults.begin(), catalog.defaults.end(), name) != catalog.defaults.end();
+    info.source = l->source;
+    out.push_back(std::move(info));
+  }
+  co_return out;
+}
+
+protocol::RuntimeInfo SandboxService::runtime_info(const Caller& caller) const {
+  protocol::RuntimeInfo info;
+  info.version = SANDNET_VERSION;
+  for (auto v : cni::kSupportedVersions) info.cni_versions.emplace_back(v);
+  info.uid_mappings = config_->id_mappings.uids;
+  info.gid_mappings = config_->id_mappings.gids;
+  info.netns_dir = config_->netns_dir.string();
+  info.caller_uid = caller.uid;
+  info.caller_gid = caller.gid;
+  return info;
+}
+
+asio::awaitable<json::object> SandboxService::status(const Caller&) {
+  auto config = config_;
+  auto runtime = runtime_;
+  json::array networks;
+  std::optional<Catalog> catalog;
+  try {
+    catalog = co_await offload(pool_, [config] { return load_catalog(*config); });
+  } catch (const std::exception& e) {
+    networks.push_back(json::object{{"name", config->cni.conf_dir.string()}, {"ok", false}, {"error", e.what()}});
+  }
+  if (catalog) {
+    for (const auto& err : catalog->load_errors)
+      networks.push_back(json::object{{"name", config->cni.conf_dir.string()}, {"ok", false}, {"error", err}});
+    for (const auto& l : catalog->lists) {
+      json::object entry{{"name", l.name}, {"ok", true}};
+      try {
+        co_await runtime->status(l);
+      } catch (const std::exception& e) {
+        entry["ok"] = false;
+        entry["error"] = e.what();
+      }
+      networks.push_back(std::move(entry));
+    }
+  }
+  co_return json::object{{"ready", !shutting_down_},
+                         {"sandboxes", owners_.size()},
+                         {"inFlight", in_flight_},
+                         {"networks", std::move(networks)}};
+}
+
+// ---------------------------------------------------------------- gc & recovery
+
+asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
+  InFlight in_flight(in_flight_);
+  authorize_root(caller, "gc");
+  auto config = config_;
+  auto runtime = runtime_;
+  json::array removed, errors;
+  auto loaded = co_await offload(pool_, [this] { return store_.load_all(); });
+  for (const auto& err : loaded.errors) errors.emplace_back(err);
+  auto pins = co_await offload(pool_, [dir = config->netns_dir] { return netns::list_pins(dir); });
+
+  // Records whose setup never finished or whose pin has gone: finish them.
+  for (auto& record : loaded.records) {
+    if (locks_.is_locked(record.id)) continue;  // an operation is running on it
+    bool pin_live = std::any_of(pins.begin(), pins.end(), [&](const netns::PinInfo& p) {
+      return p.path == record.pin_path && p.live;
+    });
+    if (record.state == SandboxState::ready && pin_live) continue;
+    auto guard = co_await locks_.lock(record.id);
+    auto result = co_await teardown_locked(record, "gc: " + std::string(pin_live ? to_string(record.state) : "pin gone"));
+    removed.emplace_back(record.id);
+    for (const auto& e : result.errors) errors.emplace_back(record.id + ": " + e);
+  }
+  // Our pins without a record.
+  for (const auto& pin : pins) {
+    if (!pin.name.starts_with(kPinPrefix)) continue;
+    std::string id = pin.name.substr(kPinPrefix.size());
+    if (owners_.count(id) || locks_.is_locked(id)) continue;
+    try {
+      co_await offload(pool_, [dir = config->netns_dir, name = pin.name] { netns::unpin(dir, name); });
+      removed.emplace_back(id);
+    } catch (const std::exception& e) {
+      errors.emplace_back("unpin " + pin.name + ": " + e.what());
+    }
+  }
+  // CNI GC per network, keeping every attachment of a sandbox we know
+  // (including setups in flight, which reserve their id before any ADD).
+  auto catalog = co_await offload(pool_, [config] { return load_catalog(*config); });
+  for (const auto& list : catalog.lists) {
+    try {
+      auto cached = co_await offload(pool_, [config, name = list.name] {
+        return cni::ResultCache(config->cni.cache_dir).list(name);
+      });
+      std::vector<cni::GcAttachment> valid;
+      for (const auto& c : cached)
+        if (owners_.count(c.container_id)) valid.push_back(cni::GcAttachment{c.container_id, c.ifname});
+      co_await runtime->gc(list, valid);
+    } catch (const std::exception& e) {
+      errors.emplace_back("gc " + list.name + ": " + e.what());
+    }
+  }
+  co_return json::object{{"removed", std::move(removed)}, {"errors", std::move(errors)}};
+}
+
+asio::awaitable<std::vector<std::string>> SandboxService::recover() {
+  std::vector<std::string> problems;
+  auto config = config_;
+  auto loaded = co_await offload(pool_, [this] { return store_.load_all(); });
+  problems.insert(problems.end(), loaded.errors.begin(), loaded.errors.end());
+  auto pins = co_await offload(pool_, [dir = config->netns_dir] {
+    netns::ensure_shared_pin_dir(dir);
+    return netns::list_pins(dir);
+  });
+  for (const auto& r : loaded.records) owners_.emplace(r.id, r.owner_uid);
+
+  std::size_t served = 0, finished = 0;
+  for (auto& record : loaded.records) {
+    auto guard = co_await locks_.lock(record.id);
+    bool pin_live = std::any_of(pins.begin(), pins.end(), [&](const netns::PinInfo& p) {
+      return p.path == record.pin_path && p.live;
+    });
+    if (record.state != SandboxState::ready || !pin_live) {
+      std::string why = record.state != SandboxState::ready
+                            ? "recovery: unfinished " + std::string(to_string(record.state))
+                            : "recovery: pin gone";
+      auto result = co_await teardown_locked(record, why);
+      for (const auto& e : result.errors) problems.push_back(record.id + ": " + e);
+      ++finished;
+      continue;
+    }
+    ++served;
+    if (!config->auto_teardown || !record.pid) continue;
+    // A PID from before the restart may have been reused: watch it only if
+    // that process is still in the pinned network namespace.
+    try {
+      auto watch_fd = co_await offload(pool_, [pid = *record.pid, inode = record.netns_inode,
+                                               device = record.netns_device]() -> unique_fd {
+        unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+        if (!pidfd) return unique_fd();
+        unique_fd watch = dup_cloexec(pidfd.get());
+        auto facts = netns::NetnsHandle::from_pidfd(std::move(pidfd)).facts();
+        if (facts.inode != inode || facts.device != device) return unique_fd();
+        return watch;
+      });
+      if (watch_fd)
+        start_watch(record.id, std::move(watch_fd));
+      else
+        spdlog::warn("recovery: {}: process {} is gone or not in the sandbox's netns; no auto-teardown",
+                     record.id, *record.pid);
+    } catch (const std::exception& e) {
+      spdlog::warn("recovery: {}: cannot watch process {}: {}; no auto-teardown", record.id, *record.pid, e.what());
+    }
+  }
+  for (const auto& pin : pins) {
+    if (!pin.name.starts_with(kPinPrefix) || owners_.count(pin.name.substr(kPinPrefix.size()))) continue;
+    try {
+      co_await offload(pool_, [dir = config->netns_dir, name = pin.name] { netns::unpin(dir, name); });
+      spdlog::info("recovery: removed stale pin {}", pin.path.string());
+    } catch (const std::exception& e) {
+      problems.push_back("unpin " + pin.name + ": " + e.what());
+    }
+  }
+  spdlog::info("recovery: {} sandbox(es) served again, {} unfinished one(s) cleaned up", served, finished);
+  co_return problems;
+}
+
+// ---------------------------------------------------------------- pidfd watches
+
+void SandboxService::start_watch(const std::string& id, unique_fd pidfd) {
+  auto descriptor = std::make_shared<asio::posix::stream_descriptor>(io_, pidfd.release());
+  watches_[id] = descriptor;
+  asio::co_spawn(io_, watch_process(id, descriptor), asio::detached);
+}
+
+void SandboxService::stop_watch(const std::string& id) {
+  auto it = watches_.find(id);
+  if (it == watches_.end()) return;
+  boost::system::error_code ignored;
+  it->second->cancel(ignored);
+  watches_.erase(it);
+}
+
+asio::awaitable<void> SandboxService::watch_process(std::string id,
+                                                    std::shared_ptr<asio::posix::stream_descriptor> pidfd) {
+  // A pidfd becomes readable when its process exits.
+  auto [ec] = co_await pidfd->async_wait(asio::posix::stream_descriptor::wait_read, asio::as_tuple(asio::use_awaitable));
+  if (ec || shutting_down_) co_return;
+  auto it = watches_.find(id);
+  if (it == watches_.end() || it->second != pidfd) co_return;  // torn down meanwhile
+  watches_.erase(it);
+  try {
+    InFlight in_flight(in_flight_);
+    auto guard = co_await locks_.lock(id);
+    auto record = co_await load_record(id);
+    if (!record) co_return;
+    co_await teardown_locked(std::move(*record), "sandbox process exited");
+  } catch (const std::exception& e) {
+    spdlog::error("auto-teardown {}: {}", id, e.what());
+  }
+}
+
+}  // namespace sandnet::daemon
