@@ -83,6 +83,12 @@ class Runtime {
   std::vector<std::string> plugin_versions_sync(std::string type);
 
  private:
+  struct Call;
+  // What the loopback plugin does, over netlink on a short-lived thread;
+  // returns the plugin's stdout for ADD.
+  boost::asio::awaitable<std::string> native_loopback(bool add, std::string netns,
+                                                      boost::json::object conf) const;
+
   RuntimeOptions options_;
   ResultCache cache_;
 };
