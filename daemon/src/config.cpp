@@ -21,7 +21,8 @@ using detail::index_path;
 using detail::ObjectReader;
 
 bool PolicyRule::allows_network(std::string_view network) const noexcept {
-  return std::any_of(networks.begin(), networks.end(), [&](const std::string& n) { return n == "*" || n == network; });
+  return std::any_of(networks.begin(), networks.end(),
+                     [&](const std::string& n) { return n == "*" || n == network; });
 }
 
 bool PolicyRule::allows_capability(std::string_view capability) const noexcept {
@@ -30,7 +31,8 @@ bool PolicyRule::allows_capability(std::string_view capability) const noexcept {
 }
 
 bool PolicyRule::allows_host_port(std::uint16_t port) const noexcept {
-  return std::any_of(host_ports.begin(), host_ports.end(), [&](const PortRange& r) { return r.contains(port); });
+  return std::any_of(host_ports.begin(), host_ports.end(),
+                     [&](const PortRange& r) { return r.contains(port); });
 }
 
 namespace {
@@ -45,8 +47,9 @@ constexpr std::size_t kMinRequestBytes = 4096;
 // getpwnam_r/getgrnam_r want a caller buffer; grow it on ERANGE. Returns
 // nullopt for an unknown name; a failing lookup (NSS down) throws.
 template <class Entry, class Id, class Lookup>
-std::optional<Id> lookup_name(const std::string& name, Lookup lookup, Id Entry::*id_member, std::string_view source,
-                              const std::string& path, std::string_view what) {
+std::optional<Id> lookup_name(const std::string& name, Lookup lookup, Id Entry::*id_member,
+                              std::string_view source, const std::string& path,
+                              std::string_view what) {
   std::vector<char> buf(16384);
   for (;;) {
     Entry entry{};
@@ -58,19 +61,24 @@ std::optional<Id> lookup_name(const std::string& name, Lookup lookup, Id Entry::
     }
     if (rc != 0) {
       throw Error(std::error_code(rc, std::generic_category()),
-                  std::string(source) + ": " + path + ": look up " + std::string(what) + " \"" + name + "\"");
+                  std::string(source) + ": " + path + ": look up " + std::string(what) + " \"" +
+                      name + "\"");
     }
     if (!found) return std::nullopt;
     return found->*id_member;
   }
 }
 
-std::optional<uid_t> lookup_user(const std::string& name, std::string_view source, const std::string& path) {
-  return lookup_name<struct passwd, uid_t>(name, ::getpwnam_r, &passwd::pw_uid, source, path, "user");
+std::optional<uid_t> lookup_user(const std::string& name, std::string_view source,
+                                 const std::string& path) {
+  return lookup_name<struct passwd, uid_t>(name, ::getpwnam_r, &passwd::pw_uid, source, path,
+                                           "user");
 }
 
-std::optional<gid_t> lookup_group(const std::string& name, std::string_view source, const std::string& path) {
-  return lookup_name<struct group, gid_t>(name, ::getgrnam_r, &group::gr_gid, source, path, "group");
+std::optional<gid_t> lookup_group(const std::string& name, std::string_view source,
+                                  const std::string& path) {
+  return lookup_name<struct group, gid_t>(name, ::getgrnam_r, &group::gr_gid, source, path,
+                                          "group");
 }
 
 std::optional<std::uint32_t> parse_decimal(std::string_view s) {
@@ -80,8 +88,10 @@ std::optional<std::uint32_t> parse_decimal(std::string_view s) {
   return n;
 }
 
-std::filesystem::path absolute_path(const ObjectReader& r, std::string_view key, const std::string& value) {
-  if (value.empty() || value.front() != '/') r.fail(key, "must be an absolute path, got \"" + value + "\"");
+std::filesystem::path absolute_path(const ObjectReader& r, std::string_view key,
+                                    const std::string& value) {
+  if (value.empty() || value.front() != '/')
+    r.fail(key, "must be an absolute path, got \"" + value + "\"");
   return std::filesystem::path(value).lexically_normal();
 }
 
@@ -93,7 +103,8 @@ void read_seconds(const ObjectReader& r, std::string_view key, std::chrono::seco
   if (auto n = r.integer<std::int64_t>(key, 1, kMaxTimeoutSeconds)) out = std::chrono::seconds(*n);
 }
 
-void read_count(const ObjectReader& r, std::string_view key, std::size_t min, std::size_t max, std::size_t& out) {
+void read_count(const ObjectReader& r, std::string_view key, std::size_t min, std::size_t max,
+                std::size_t& out) {
   if (auto n = r.integer<std::size_t>(key, min, max)) out = *n;
 }
 
@@ -140,7 +151,8 @@ PortRange parse_port_range(const json::value& v, std::string_view source, const 
     return PortRange{port, port};
   }
   PortRange range{port_of(s.substr(0, dash)), port_of(s.substr(dash + 1))};
-  if (range.first > range.last) fail_at(source, path, "range \"" + std::string(s) + "\" is backwards");
+  if (range.first > range.last)
+    fail_at(source, path, "range \"" + std::string(s) + "\" is backwards");
   return range;
 }
 
@@ -166,14 +178,17 @@ PolicyRule parse_rule(const json::value& v, std::string_view source, const std::
     } else {
       name = *r.string(kind);
       if (name.empty()) r.fail(kind, "must not be empty");
-      auto id = kind == "user" ? lookup_user(name, source, r.path_of(kind)) : lookup_group(name, source, r.path_of(kind));
+      auto id = kind == "user" ? lookup_user(name, source, r.path_of(kind))
+                               : lookup_group(name, source, r.path_of(kind));
       if (!id) r.fail(kind, "unknown " + std::string(kind) + " \"" + name + "\"");
       rule.id = *id;
     }
-    rule.subject = (kind == "uid" || kind == "user") ? PolicyRule::Subject::uid : PolicyRule::Subject::gid;
+    rule.subject =
+        (kind == "uid" || kind == "user") ? PolicyRule::Subject::uid : PolicyRule::Subject::gid;
     rule.description = describe_subject(kind, name, rule.id);
   }
-  if (subjects != 1) fail_at(source, path, "must name exactly one of \"uid\", \"gid\", \"user\" or \"group\"");
+  if (subjects != 1)
+    fail_at(source, path, "must name exactly one of \"uid\", \"gid\", \"user\" or \"group\"");
 
   if (auto networks = r.strings("networks")) {
     for (std::size_t i = 0; i < networks->size(); ++i) {
@@ -190,18 +205,21 @@ PolicyRule parse_rule(const json::value& v, std::string_view source, const std::
   if (auto max = r.integer<std::size_t>("maxSandboxes", 0, 1'000'000)) rule.max_sandboxes = *max;
   if (auto* ports = r.array("hostPorts")) {
     for (std::size_t i = 0; i < ports->size(); ++i)
-      rule.host_ports.push_back(parse_port_range((*ports)[i], source, index_path(r.path_of("hostPorts"), i)));
+      rule.host_ports.push_back(
+          parse_port_range((*ports)[i], source, index_path(r.path_of("hostPorts"), i)));
   }
   if (auto caps = r.strings("capabilities")) {
     for (std::size_t i = 0; i < caps->size(); ++i) {
-      if ((*caps)[i].empty()) fail_at(source, index_path(r.path_of("capabilities"), i), "must not be empty");
+      if ((*caps)[i].empty())
+        fail_at(source, index_path(r.path_of("capabilities"), i), "must not be empty");
     }
     rule.capabilities = std::move(*caps);
   }
   return rule;
 }
 
-std::vector<protocol::IdRange> parse_ranges(const ObjectReader& r, std::string_view key, std::string_view source) {
+std::vector<protocol::IdRange> parse_ranges(const ObjectReader& r, std::string_view key,
+                                            std::string_view source) {
   std::vector<protocol::IdRange> out;
   if (auto* a = r.array(key)) {
     for (std::size_t i = 0; i < a->size(); ++i) {
@@ -217,7 +235,8 @@ std::vector<protocol::IdRange> parse_ranges(const ObjectReader& r, std::string_v
 
 void parse_cni(const json::value& v, std::string_view source, CniSettings& cni) {
   ObjectReader r(v, source, "cni");
-  r.only({"confDir", "binDirs", "cacheDir", "pluginTimeoutSeconds", "defaultNetworks", "nativeLoopback"});
+  r.only({"confDir", "binDirs", "cacheDir", "pluginTimeoutSeconds", "defaultNetworks",
+          "nativeLoopback"});
   read_path(r, "confDir", cni.conf_dir);
   read_path(r, "cacheDir", cni.cache_dir);
   if (auto dirs = r.strings("binDirs")) {
@@ -226,7 +245,8 @@ void parse_cni(const json::value& v, std::string_view source, CniSettings& cni) 
     for (std::size_t i = 0; i < dirs->size(); ++i) {
       const auto& d = (*dirs)[i];
       if (d.empty() || d.front() != '/')
-        fail_at(source, index_path(r.path_of("binDirs"), i), "must be an absolute path, got \"" + d + "\"");
+        fail_at(source, index_path(r.path_of("binDirs"), i),
+                "must be an absolute path, got \"" + d + "\"");
       cni.bin_dirs.push_back(std::filesystem::path(d).lexically_normal());
     }
   }
@@ -269,8 +289,9 @@ std::string mode_text(mode_t mode) {
 Config parse_config(std::string_view json_text, std::string source) {
   const json::value doc = detail::parse_json(json_text, source);
   ObjectReader r(doc, source, "");
-  r.only({"socket", "socketGroup", "socketMode", "netnsDir", "stateDir", "cni", "idMappings", "policy", "autoTeardown",
-          "maxConcurrentSetups", "maxConnections", "maxRequestBytes", "requestTimeoutSeconds", "idleTimeoutSeconds"});
+  r.only({"socket", "socketGroup", "socketMode", "netnsDir", "stateDir", "cni", "idMappings",
+          "policy", "autoTeardown", "maxConcurrentSetups", "maxConnections", "maxRequestBytes",
+          "requestTimeoutSeconds", "idleTimeoutSeconds"});
 
   Config c;
   c.source = source;
@@ -341,15 +362,14 @@ json::object to_json(const Config& c) {
       {"socketMode", mode_text(c.socket_mode)},
       {"netnsDir", c.netns_dir.string()},
       {"stateDir", c.state_dir.string()},
-      {"cni",
-       json::object{{"confDir", c.cni.conf_dir.string()},
-                    {"binDirs", paths_to_json(c.cni.bin_dirs)},
-                    {"cacheDir", c.cni.cache_dir.string()},
-                    {"pluginTimeoutSeconds", c.cni.plugin_timeout.count()},
-                    {"defaultNetworks", json::value_from(c.cni.default_networks)},
-                    {"nativeLoopback", c.cni.native_loopback}}},
-      {"idMappings",
-       json::object{{"uids", json::value_from(c.id_mappings.uids)}, {"gids", json::value_from(c.id_mappings.gids)}}},
+      {"cni", json::object{{"confDir", c.cni.conf_dir.string()},
+                           {"binDirs", paths_to_json(c.cni.bin_dirs)},
+                           {"cacheDir", c.cni.cache_dir.string()},
+                           {"pluginTimeoutSeconds", c.cni.plugin_timeout.count()},
+                           {"defaultNetworks", json::value_from(c.cni.default_networks)},
+                           {"nativeLoopback", c.cni.native_loopback}}},
+      {"idMappings", json::object{{"uids", json::value_from(c.id_mappings.uids)},
+                                  {"gids", json::value_from(c.id_mappings.gids)}}},
       {"policy", std::move(policy)},
       {"autoTeardown", c.auto_teardown},
       {"maxConcurrentSetups", c.max_concurrent_setups},

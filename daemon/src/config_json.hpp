@@ -30,7 +30,8 @@ inline std::string index_path(std::string_view parent, std::size_t i) {
 }
 
 // Throws Error(invalid_argument, "<source>: <path>: <why>").
-[[noreturn]] inline void fail_at(std::string_view source, std::string_view path, std::string_view why) {
+[[noreturn]] inline void fail_at(std::string_view source, std::string_view path,
+                                 std::string_view why) {
   std::string msg(source);
   if (!path.empty()) {
     if (!msg.empty()) msg += ": ";
@@ -57,15 +58,17 @@ inline boost::json::value parse_json(std::string_view text, std::string_view sou
         ++column;
       }
     }
-    fail_at(source, "", "not valid JSON (line " + std::to_string(line) + ", column " + std::to_string(column) +
-                            "): " + ec.message());
+    fail_at(source, "",
+            "not valid JSON (line " + std::to_string(line) + ", column " + std::to_string(column) +
+                "): " + ec.message());
   }
   return parser.release();
 }
 
 inline std::optional<std::int64_t> as_int64(const boost::json::value& v) noexcept {
   if (v.is_int64()) return v.get_int64();
-  if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+  if (v.is_uint64() &&
+      v.get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
     return static_cast<std::int64_t>(v.get_uint64());
   return std::nullopt;
 }
@@ -96,7 +99,9 @@ class ObjectReader {
     return (v && !v->is_null()) ? v : nullptr;
   }
 
-  [[noreturn]] void fail(std::string_view key, std::string_view why) const { fail_at(source_, path_of(key), why); }
+  [[noreturn]] void fail(std::string_view key, std::string_view why) const {
+    fail_at(source_, path_of(key), why);
+  }
 
   std::optional<std::string> string(std::string_view key) const {
     auto* v = find(key);

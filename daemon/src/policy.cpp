@@ -20,7 +20,9 @@ const PolicyRule* find_rule(const Config& config, const Caller& caller) noexcept
   return nullptr;
 }
 
-[[noreturn]] void refuse(std::string why) { throw_error(errc::permission_denied, std::move(why)); }
+[[noreturn]] void refuse(std::string why) {
+  throw_error(errc::permission_denied, std::move(why));
+}
 
 bool inside_ranges(const std::vector<protocol::IdRange>& ranges, const netns::IdMapEntry& e) {
   const std::uint64_t first = e.outside;
@@ -35,23 +37,26 @@ bool inside_ranges(const std::vector<protocol::IdRange>& ranges, const netns::Id
 // exactly the caller's own ID: otherwise a root helper (newuidmap, a
 // misconfigured runtime) could have handed the caller's namespace host IDs
 // the caller must not control, such as host root.
-void check_id_map(const std::vector<netns::IdMapEntry>& map, const std::vector<protocol::IdRange>& ranges,
-                  std::uint32_t own_id, std::string_view kind) {
+void check_id_map(const std::vector<netns::IdMapEntry>& map,
+                  const std::vector<protocol::IdRange>& ranges, std::uint32_t own_id,
+                  std::string_view kind) {
   if (map.empty())
     refuse("the " + std::string(kind) +
-           " map of the sandbox's user namespace is unknown; pass the sandbox by pid or pidfd so it can be read");
+           " map of the sandbox's user namespace is unknown; pass the sandbox by pid or pidfd so "
+           "it can be read");
   for (const auto& e : map) {
     if (e.count == 0) continue;
     if (e.count == 1 && e.outside == own_id) continue;
     if (inside_ranges(ranges, e)) continue;
     refuse("the sandbox's " + std::string(kind) + " map entry \"" + std::to_string(e.inside) + " " +
-           std::to_string(e.outside) + " " + std::to_string(e.count) + "\" maps host " + std::string(kind) +
-           "s outside idMappings." + std::string(kind) + "s and is not the caller's own " + std::string(kind) + " " +
-           std::to_string(own_id));
+           std::to_string(e.outside) + " " + std::to_string(e.count) + "\" maps host " +
+           std::string(kind) + "s outside idMappings." + std::string(kind) +
+           "s and is not the caller's own " + std::string(kind) + " " + std::to_string(own_id));
   }
 }
 
-void check_port_mappings(const PolicyRule& rule, const json::value& mappings, const Caller& caller) {
+void check_port_mappings(const PolicyRule& rule, const json::value& mappings,
+                         const Caller& caller) {
   const auto* list = mappings.if_array();
   if (!list) throw_error(errc::invalid_argument, "capabilities.portMappings must be an array");
   for (std::size_t i = 0; i < list->size(); ++i) {
@@ -67,7 +72,8 @@ void check_port_mappings(const PolicyRule& rule, const json::value& mappings, co
     } else {
       throw_error(errc::invalid_argument, where + ".hostPort must be an integer");
     }
-    if (n < 1 || n > 65535) throw_error(errc::invalid_argument, where + ".hostPort must be a port number (1-65535)");
+    if (n < 1 || n > 65535)
+      throw_error(errc::invalid_argument, where + ".hostPort must be a port number (1-65535)");
     if (!rule.allows_host_port(static_cast<std::uint16_t>(n)))
       refuse("host port " + std::to_string(n) + " is not in the hostPorts allowed for uid " +
              std::to_string(caller.uid) + " (policy rule " + rule.description + ")");
@@ -80,12 +86,13 @@ const PolicyRule* rule_for(const Config& config, const Caller& caller) {
   if (caller.is_root()) return nullptr;
   const PolicyRule* rule = find_rule(config, caller);
   if (!rule)
-    refuse("no policy rule for uid " + std::to_string(caller.uid) + " (gid " + std::to_string(caller.gid) + ")");
+    refuse("no policy rule for uid " + std::to_string(caller.uid) + " (gid " +
+           std::to_string(caller.gid) + ")");
   return rule;
 }
 
-const PolicyRule* authorize_setup(const Config& config, const Caller& caller, const netns::NamespaceFacts& facts,
-                                  const SetupAsk& ask) {
+const PolicyRule* authorize_setup(const Config& config, const Caller& caller,
+                                  const netns::NamespaceFacts& facts, const SetupAsk& ask) {
   // Refused for everyone: configuring these would rewire the host itself.
   if (facts.is_host) refuse("the host's network namespace cannot be used as a sandbox");
   if (facts.is_self) refuse("the daemon's own network namespace cannot be used as a sandbox");
@@ -93,43 +100,47 @@ const PolicyRule* authorize_setup(const Config& config, const Caller& caller, co
 
   const PolicyRule* rule = rule_for(config, caller);
   if (facts.owner_is_initial_userns)
-    refuse("the network namespace is owned by the host's user namespace; uid " + std::to_string(caller.uid) +
+    refuse("the network namespace is owned by the host's user namespace; uid " +
+           std::to_string(caller.uid) +
            " may only use a network namespace owned by a user namespace it created");
   if (facts.owner_uid != caller.uid)
-    refuse("the sandbox's user namespace belongs to uid " + std::to_string(facts.owner_uid) + ", not to the caller (uid " +
-           std::to_string(caller.uid) + ")");
+    refuse("the sandbox's user namespace belongs to uid " + std::to_string(facts.owner_uid) +
+           ", not to the caller (uid " + std::to_string(caller.uid) + ")");
   check_id_map(facts.uid_map, config.id_mappings.uids, caller.uid, "uid");
   check_id_map(facts.gid_map, config.id_mappings.gids, caller.gid, "gid");
 
   for (const auto& network : ask.networks) {
     if (!rule->allows_network(network))
-      refuse("network \"" + network + "\" is not allowed for uid " + std::to_string(caller.uid) + " (policy rule " +
-             rule->description + ")");
+      refuse("network \"" + network + "\" is not allowed for uid " + std::to_string(caller.uid) +
+             " (policy rule " + rule->description + ")");
   }
   for (const auto& [key, value] : ask.capabilities) {
     if (!rule->allows_capability(key))
-      refuse("capability \"" + std::string(key) + "\" is not allowed for uid " + std::to_string(caller.uid) +
-             " (policy rule " + rule->description + ")");
+      refuse("capability \"" + std::string(key) + "\" is not allowed for uid " +
+             std::to_string(caller.uid) + " (policy rule " + rule->description + ")");
     if (key == "portMappings") check_port_mappings(*rule, value, caller);
   }
   if (rule->max_sandboxes && ask.sandboxes_owned >= *rule->max_sandboxes)
-    refuse("uid " + std::to_string(caller.uid) + " already has " + std::to_string(ask.sandboxes_owned) +
-           " sandboxes (maxSandboxes " + std::to_string(*rule->max_sandboxes) + " in policy rule " + rule->description +
-           ")");
+    refuse("uid " + std::to_string(caller.uid) + " already has " +
+           std::to_string(ask.sandboxes_owned) + " sandboxes (maxSandboxes " +
+           std::to_string(*rule->max_sandboxes) + " in policy rule " + rule->description + ")");
   return rule;
 }
 
 void authorize_access(const Caller& caller, uid_t owner_uid, std::string_view sandbox_id) {
   if (caller.is_root() || caller.uid == owner_uid) return;
-  refuse("sandbox " + std::string(sandbox_id) + " belongs to uid " + std::to_string(owner_uid) + ", not to uid " +
-         std::to_string(caller.uid));
+  refuse("sandbox " + std::string(sandbox_id) + " belongs to uid " + std::to_string(owner_uid) +
+         ", not to uid " + std::to_string(caller.uid));
 }
 
 void authorize_root(const Caller& caller, std::string_view what) {
-  if (!caller.is_root()) refuse(std::string(what) + " is for root only (caller is uid " + std::to_string(caller.uid) + ")");
+  if (!caller.is_root())
+    refuse(std::string(what) + " is for root only (caller is uid " + std::to_string(caller.uid) +
+           ")");
 }
 
-bool may_use_network(const Config& config, const Caller& caller, std::string_view network) noexcept {
+bool may_use_network(const Config& config, const Caller& caller,
+                     std::string_view network) noexcept {
   if (caller.is_root()) return true;
   const PolicyRule* rule = find_rule(config, caller);
   return rule && rule->allows_network(network);

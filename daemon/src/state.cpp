@@ -33,41 +33,53 @@ constexpr std::string_view kRecordSource = "sandbox record";
 
 std::string_view to_string(SandboxState s) noexcept {
   switch (s) {
-    case SandboxState::setting_up: return "setting-up";
-    case SandboxState::ready: return "ready";
-    case SandboxState::tearing_down: return "tearing-down";
-    case SandboxState::failed: return "failed";
+    case SandboxState::setting_up:
+      return "setting-up";
+    case SandboxState::ready:
+      return "ready";
+    case SandboxState::tearing_down:
+      return "tearing-down";
+    case SandboxState::failed:
+      return "failed";
   }
   return "unknown";
 }
 
 std::string_view to_string(AttachmentPhase p) noexcept {
   switch (p) {
-    case AttachmentPhase::adding: return "adding";
-    case AttachmentPhase::added: return "added";
-    case AttachmentPhase::failed: return "failed";
+    case AttachmentPhase::adding:
+      return "adding";
+    case AttachmentPhase::added:
+      return "added";
+    case AttachmentPhase::failed:
+      return "failed";
   }
   return "unknown";
 }
 
 SandboxState sandbox_state_from_string(std::string_view s) {
-  for (auto v : {SandboxState::setting_up, SandboxState::ready, SandboxState::tearing_down, SandboxState::failed}) {
+  for (auto v : {SandboxState::setting_up, SandboxState::ready, SandboxState::tearing_down,
+                 SandboxState::failed}) {
     if (to_string(v) == s) return v;
   }
   throw_error(errc::invalid_argument,
-              "unknown sandbox state \"" + std::string(s) + "\" (expected setting-up, ready, tearing-down or failed)");
+              "unknown sandbox state \"" + std::string(s) +
+                  "\" (expected setting-up, ready, tearing-down or failed)");
 }
 
 AttachmentPhase attachment_phase_from_string(std::string_view s) {
   for (auto v : {AttachmentPhase::adding, AttachmentPhase::added, AttachmentPhase::failed}) {
     if (to_string(v) == s) return v;
   }
-  throw_error(errc::invalid_argument,
-              "unknown attachment phase \"" + std::string(s) + "\" (expected adding, added or failed)");
+  throw_error(errc::invalid_argument, "unknown attachment phase \"" + std::string(s) +
+                                          "\" (expected adding, added or failed)");
 }
 
 void tag_invoke(json::value_from_tag, json::value& v, const AttachmentRecord& r) {
-  json::object o{{"network", r.network}, {"ifname", r.ifname}, {"phase", to_string(r.phase)}, {"result", r.result}};
+  json::object o{{"network", r.network},
+                 {"ifname", r.ifname},
+                 {"phase", to_string(r.phase)},
+                 {"result", r.result}};
   if (!r.error.empty()) o["error"] = r.error;
   v = std::move(o);
 }
@@ -102,24 +114,18 @@ void tag_invoke(json::value_from_tag, json::value& v, const SandboxRecord& r) {
   json::array attachments;
   for (const auto& a : r.attachments) attachments.push_back(json::value_from(a));
   json::array args;
-  for (const auto& [k, val] : r.args) args.push_back(json::array{json::string(k), json::string(val)});
+  for (const auto& [k, val] : r.args)
+    args.push_back(json::array{json::string(k), json::string(val)});
   json::object labels;
   for (const auto& [k, val] : r.labels) labels[k] = val;
   json::object o{
-      {"version", kRecordVersion},
-      {"id", r.id},
-      {"ownerUid", r.owner_uid},
-      {"ownerGid", r.owner_gid},
-      {"pinPath", r.pin_path},
-      {"pidStartTime", r.pid_start_time},
-      {"netnsInode", r.netns_inode},
-      {"netnsDevice", r.netns_device},
-      {"state", to_string(r.state)},
-      {"attachments", std::move(attachments)},
-      {"args", std::move(args)},
-      {"capabilities", r.capabilities},
-      {"labels", std::move(labels)},
-      {"createdUnix", r.created_unix},
+      {"version", kRecordVersion},     {"id", r.id},
+      {"ownerUid", r.owner_uid},       {"ownerGid", r.owner_gid},
+      {"pinPath", r.pin_path},         {"pidStartTime", r.pid_start_time},
+      {"netnsInode", r.netns_inode},   {"netnsDevice", r.netns_device},
+      {"state", to_string(r.state)},   {"attachments", std::move(attachments)},
+      {"args", std::move(args)},       {"capabilities", r.capabilities},
+      {"labels", std::move(labels)},   {"createdUnix", r.created_unix},
       {"updatedUnix", r.updated_unix},
   };
   if (r.pid) o["pid"] = *r.pid;
@@ -128,11 +134,13 @@ void tag_invoke(json::value_from_tag, json::value& v, const SandboxRecord& r) {
 
 SandboxRecord tag_invoke(json::value_to_tag<SandboxRecord>, const json::value& v) {
   ObjectReader r(v, kRecordSource, "");
-  r.only({"version", "id", "ownerUid", "ownerGid", "pinPath", "pid", "pidStartTime", "netnsInode", "netnsDevice", "state",
-          "attachments", "args", "capabilities", "labels", "createdUnix", "updatedUnix"});
+  r.only({"version", "id", "ownerUid", "ownerGid", "pinPath", "pid", "pidStartTime", "netnsInode",
+          "netnsDevice", "state", "attachments", "args", "capabilities", "labels", "createdUnix",
+          "updatedUnix"});
   auto version = r.required_integer<std::int64_t>("version");
   if (version != kRecordVersion)
-    r.fail("version", "is " + std::to_string(version) + "; this sandnetd reads version " + std::to_string(kRecordVersion));
+    r.fail("version", "is " + std::to_string(version) + "; this sandnetd reads version " +
+                          std::to_string(kRecordVersion));
 
   SandboxRecord rec;
   rec.id = r.required_string("id");
@@ -162,13 +170,15 @@ SandboxRecord tag_invoke(json::value_to_tag<SandboxRecord>, const json::value& v
       const auto* pair = (*list)[i].if_array();
       if (!pair || pair->size() != 2 || !(*pair)[0].is_string() || !(*pair)[1].is_string())
         fail_at(kRecordSource, index_path("args", i), "must be a [key, value] pair of strings");
-      rec.args.emplace_back(std::string((*pair)[0].get_string()), std::string((*pair)[1].get_string()));
+      rec.args.emplace_back(std::string((*pair)[0].get_string()),
+                            std::string((*pair)[1].get_string()));
     }
   }
   if (auto* caps = r.object("capabilities")) rec.capabilities = *caps;
   if (auto* labels = r.object("labels")) {
     for (const auto& [k, val] : *labels) {
-      if (!val.is_string()) fail_at(kRecordSource, r.path_of("labels") + "." + std::string(k), "must be a string");
+      if (!val.is_string())
+        fail_at(kRecordSource, r.path_of("labels") + "." + std::string(k), "must be a string");
       rec.labels.emplace(std::string(k), std::string(val.get_string()));
     }
   }
@@ -187,7 +197,8 @@ protocol::SandboxInfo to_info(const SandboxRecord& record) {
   info.pid = record.pid;
   // Every attempted attachment is listed; one that is not (yet) added has a
   // null result, and the sandbox state says why.
-  for (const auto& a : record.attachments) info.attachments.push_back({a.network, a.ifname, a.result});
+  for (const auto& a : record.attachments)
+    info.attachments.push_back({a.network, a.ifname, a.result});
   info.labels = record.labels;
   info.created_unix = record.created_unix;
   return info;
@@ -201,15 +212,16 @@ StateStore::StateStore(std::filesystem::path dir) : records_dir_(std::move(dir) 
     struct stat st {};
     if (::lstat(records_dir_.c_str(), &st) != 0) throw_errno("lstat");
     if (!S_ISDIR(st.st_mode)) throw_error(errc::invalid_argument, "not a directory (a symlink?)");
-    if ((st.st_mode & 07777) != kDirMode && ::chmod(records_dir_.c_str(), kDirMode) != 0) throw_errno("chmod");
+    if ((st.st_mode & 07777) != kDirMode && ::chmod(records_dir_.c_str(), kDirMode) != 0)
+      throw_errno("chmod");
   });
 }
 
 std::filesystem::path StateStore::path_for(std::string_view id) const {
   validate::container_id(id);
   if (id.size() > kMaxIdLength)
-    throw_error(errc::invalid_argument,
-                "sandbox ID is " + std::to_string(id.size()) + " bytes long; at most " + std::to_string(kMaxIdLength));
+    throw_error(errc::invalid_argument, "sandbox ID is " + std::to_string(id.size()) +
+                                            " bytes long; at most " + std::to_string(kMaxIdLength));
   return records_dir_ / (std::string(id) + std::string(kRecordSuffix));
 }
 
@@ -225,13 +237,15 @@ namespace {
 SandboxRecord read_record(const std::filesystem::path& path, std::string_view expected_id) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) throw_errno("lstat " + path.string());
-  if (!S_ISREG(st.st_mode)) throw_error(errc::invalid_argument, path.string() + ": not a regular file");
+  if (!S_ISREG(st.st_mode))
+    throw_error(errc::invalid_argument, path.string() + ": not a regular file");
   std::string text = fs::read_file(path);
   json::value doc = detail::parse_json(text, path.string());
-  SandboxRecord rec = with_context(path.string(), [&] { return json::value_to<SandboxRecord>(doc); });
+  SandboxRecord rec =
+      with_context(path.string(), [&] { return json::value_to<SandboxRecord>(doc); });
   if (rec.id != expected_id)
-    throw_error(errc::invalid_argument,
-                path.string() + ": holds sandbox \"" + rec.id + "\", not \"" + std::string(expected_id) + "\"");
+    throw_error(errc::invalid_argument, path.string() + ": holds sandbox \"" + rec.id +
+                                            "\", not \"" + std::string(expected_id) + "\"");
   return rec;
 }
 
@@ -267,7 +281,8 @@ StateStore::LoadResult StateStore::load_all() {
     if (::rename(path.c_str(), target.c_str()) == 0) {
       why += " (moved to " + target.string() + ")";
     } else {
-      why += " (could not move it aside: " + std::error_code(errno, std::generic_category()).message() + ")";
+      why += " (could not move it aside: " +
+             std::error_code(errno, std::generic_category()).message() + ")";
     }
     out.errors.push_back(std::move(why));
   };
@@ -288,9 +303,10 @@ StateStore::LoadResult StateStore::load_all() {
   }
   if (ec) throw Error(ec, "load sandboxes: list " + records_dir_.string());
 
-  std::sort(out.records.begin(), out.records.end(), [](const SandboxRecord& a, const SandboxRecord& b) {
-    return a.created_unix != b.created_unix ? a.created_unix < b.created_unix : a.id < b.id;
-  });
+  std::sort(
+      out.records.begin(), out.records.end(), [](const SandboxRecord& a, const SandboxRecord& b) {
+        return a.created_unix != b.created_unix ? a.created_unix < b.created_unix : a.id < b.id;
+      });
   return out;
 }
 

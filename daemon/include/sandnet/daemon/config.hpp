@@ -37,12 +37,12 @@ struct PortRange {
 struct PolicyRule {
   enum class Subject { uid, gid };
   Subject subject = Subject::uid;
-  std::uint32_t id = 0;          // the uid or gid (user/group names resolved at load)
-  std::string description;       // "uid 1501", "user alice (uid 1501)", "group ci (gid 990)"
-  std::vector<std::string> networks;      // network names; "*" = any network
+  std::uint32_t id = 0;               // the uid or gid (user/group names resolved at load)
+  std::string description;            // "uid 1501", "user alice (uid 1501)", "group ci (gid 990)"
+  std::vector<std::string> networks;  // network names; "*" = any network
   std::optional<std::size_t> max_sandboxes;  // absent = no limit
-  std::vector<PortRange> host_ports;      // allowed portMappings host ports; empty = none
-  std::vector<std::string> capabilities;  // allowed runtimeConfig capability keys; "*" = any
+  std::vector<PortRange> host_ports;         // allowed portMappings host ports; empty = none
+  std::vector<std::string> capabilities;     // allowed runtimeConfig capability keys; "*" = any
 
   bool allows_network(std::string_view network) const noexcept;
   bool allows_capability(std::string_view capability) const noexcept;
@@ -75,12 +75,12 @@ struct IdMappings {
 struct Config {
   // --- listening socket ---
   std::filesystem::path socket = protocol::kDefaultSocketPath;
-  std::string socket_group;     // "" = keep the daemon's group
+  std::string socket_group;         // "" = keep the daemon's group
   std::optional<gid_t> socket_gid;  // socket_group resolved at load (a name or a number)
-  mode_t socket_mode = 0660;    // "0660" (octal string) or a number in the file
+  mode_t socket_mode = 0660;        // "0660" (octal string) or a number in the file
 
   // --- paths ---
-  std::filesystem::path netns_dir = "/run/netns";      // where pins live
+  std::filesystem::path netns_dir = "/run/netns";        // where pins live
   std::filesystem::path state_dir = "/var/lib/sandnet";  // StateStore root
 
   CniSettings cni;

@@ -51,15 +51,15 @@ struct SandboxRecord {
   std::string id;
   uid_t owner_uid = 0;
   gid_t owner_gid = 0;
-  std::string pin_path;            // e.g. /run/netns/sandnet-pod1
-  std::optional<pid_t> pid;        // the sandbox process, when known
+  std::string pin_path;      // e.g. /run/netns/sandnet-pod1
+  std::optional<pid_t> pid;  // the sandbox process, when known
   // Identify the process and netns again after a restart (PID reuse, a pin
   // replaced behind our back). 0 = unknown.
   std::uint64_t pid_start_time = 0;  // /proc/<pid>/stat field 22, clock ticks
   std::uint64_t netns_inode = 0;
   std::uint64_t netns_device = 0;
   SandboxState state = SandboxState::setting_up;
-  std::vector<AttachmentRecord> attachments;  // in setup order
+  std::vector<AttachmentRecord> attachments;              // in setup order
   std::vector<std::pair<std::string, std::string>> args;  // validated CNI_ARGS pairs
   boost::json::object capabilities;                       // runtimeConfig as asked
   std::map<std::string, std::string> labels;
@@ -70,7 +70,8 @@ struct SandboxRecord {
 // JSON form of a record (the file content). value_to throws
 // Error(invalid_argument) naming the bad field; the id is validated.
 void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const AttachmentRecord& r);
-AttachmentRecord tag_invoke(boost::json::value_to_tag<AttachmentRecord>, const boost::json::value& v);
+AttachmentRecord tag_invoke(boost::json::value_to_tag<AttachmentRecord>,
+                            const boost::json::value& v);
 void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const SandboxRecord& r);
 SandboxRecord tag_invoke(boost::json::value_to_tag<SandboxRecord>, const boost::json::value& v);
 

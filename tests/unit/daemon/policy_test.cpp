@@ -1,0 +1,305 @@
+#include "sandnet/daemon/policy.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <string>
+
+#include "sandnet/common/error.hpp"
+
+namespace sandnet::daemon {
+namespace {
+namespace json = boost::json;
+
+constexpr uid_t kAlice = 1501;
+constexpr gid_t kAliceGid = 1501;
+constexpr uid_t kBob = 1502;
+constexpr gid_t kCiGid = 990;
+
+Config test_config() {
+  return parse_config(R"({
+    "idMappings": {"uids": [{"hostID": 100000, "size": 65536}], "gids": [{"hostID": 100000, "size": 65536}]},
+    "policy": [
+      {"uid": 1501, "networks": ["sandnet", "extra"], "maxSandboxes": 2, "hostPorts": ["30000-32767", "8080"],
+       "capabilities": ["portMappings"]},
+      {"gid": 990, "networks": ["*"], "capabilities": ["*"]},
+      {"uid": 1503, "networks": []}
+    ]
+  })",
+                      "policy-test");
+}
+
+Caller alice() {
+  return Caller{kAlice, kAliceGid, 4242};
+}
+Caller root() {
+  return Caller{0, 0, 1};
+}
+
+// A sandbox netns as runc makes it for alice: her own user namespace, mapped
+// to the configured subordinate range.
+netns::NamespaceFacts alice_sandbox() {
+  netns::NamespaceFacts f;
+  f.inode = 4026532000;
+  f.owner_is_initial_userns = false;
+  f.owner_uid = kAlice;
+  f.uid_map = {{0, 100000, 65536}};
+  f.gid_map = {{0, 100000, 65536}};
+  return f;
+}
+
+SetupAsk ask_for(std::vector<std::string> networks) {
+  SetupAsk ask;
+  ask.networks = std::move(networks);
+  return ask;
+}
+
+// Runs f, expects Error(code), returns its message.
+template <class F>
+std::string error_of(F&& f, errc code = errc::permission_denied) {
+  try {
+    f();
+  } catch (const Error& e) {
+    EXPECT_TRUE(e.is(code)) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "no error thrown";
+  return {};
+}
+
+bool contains(const std::string& s, std::string_view part) {
+  return s.find(part) != std::string::npos;
+}
+
+TEST(Policy, RuleForRootIsUnrestricted) {
+  Config c = test_config();
+  EXPECT_EQ(rule_for(c, root()), nullptr);
+  // Even with no rules at all.
+  EXPECT_EQ(rule_for(Config{}, root()), nullptr);
+}
+
+TEST(Policy, RuleForMatchesUidBeforeGid) {
+  Config c = test_config();
+  const PolicyRule* r = rule_for(c, alice());
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->description, "uid 1501");
+  // Alice in the ci group still gets her uid rule, though the gid rule comes first in a reordered
+  // list.
+  Config reordered = c;
+  std::swap(reordered.policy[0], reordered.policy[1]);
+  r = rule_for(reordered, Caller{kAlice, kCiGid, 1});
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->description, "uid 1501");
+  // Someone else in the ci group gets the gid rule.
+  r = rule_for(c, Caller{kBob, kCiGid, 1});
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->description, "gid 990");
+}
+
+TEST(Policy, CallerNoRuleNamesIsRefused) {
+  Config c = test_config();
+  std::string msg = error_of([&] { rule_for(c, Caller{kBob, kBob, 1}); });
+  EXPECT_TRUE(contains(msg, "no policy rule for uid 1502")) << msg;
+  msg = error_of([&] {
+    authorize_setup(c, Caller{kBob, kBob, 1}, alice_sandbox(), ask_for({"sandnet"}));
+  });
+  EXPECT_TRUE(contains(msg, "no policy rule for uid 1502")) << msg;
+}
+
+TEST(Policy, SetupOfOwnSandboxIsAllowed) {
+  Config c = test_config();
+  const PolicyRule* r = authorize_setup(c, alice(), alice_sandbox(), ask_for({"sandnet", "extra"}));
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->id, kAlice);
+}
+
+TEST(Policy, HostAndDaemonNetnsAreRefusedEvenForRoot) {
+  Config c = test_config();
+  netns::NamespaceFacts host;
+  host.is_host = true;
+  std::string msg = error_of([&] { authorize_setup(c, root(), host, ask_for({"sandnet"})); });
+  EXPECT_TRUE(contains(msg, "host's network namespace")) << msg;
+  netns::NamespaceFacts self;
+  self.is_self = true;
+  msg = error_of([&] { authorize_setup(c, root(), self, ask_for({"sandnet"})); });
+  EXPECT_TRUE(contains(msg, "daemon's own network namespace")) << msg;
+  // For alice too, even if the facts claim she owns it.
+  netns::NamespaceFacts f = alice_sandbox();
+  f.is_host = true;
+  error_of([&] { authorize_setup(c, alice(), f, ask_for({"sandnet"})); });
+}
+
+TEST(Policy, RootMaySetUpAnyOtherNetns) {
+  Config c = test_config();
+  netns::NamespaceFacts f;  // owned by the initial user namespace, uid 0, maps unknown
+  EXPECT_EQ(authorize_setup(c, root(), f, ask_for({"anything"})), nullptr);
+  SetupAsk ask = ask_for({"x"});
+  ask.capabilities["portMappings"] =
+      json::array{json::object{{"hostPort", 80}, {"containerPort", 80}}};
+  ask.sandboxes_owned = 100000;
+  EXPECT_EQ(authorize_setup(c, root(), alice_sandbox(), ask), nullptr);
+}
+
+TEST(Policy, NetnsOwnedByInitialUserNamespaceIsRefused) {
+  netns::NamespaceFacts f = alice_sandbox();
+  f.owner_is_initial_userns = true;
+  std::string msg =
+      error_of([&] { authorize_setup(test_config(), alice(), f, ask_for({"sandnet"})); });
+  EXPECT_TRUE(contains(msg, "owned by the host's user namespace")) << msg;
+}
+
+TEST(Policy, AnotherUsersSandboxIsRefused) {
+  netns::NamespaceFacts f = alice_sandbox();
+  f.owner_uid = kBob;
+  std::string msg =
+      error_of([&] { authorize_setup(test_config(), alice(), f, ask_for({"sandnet"})); });
+  EXPECT_TRUE(contains(msg, "belongs to uid 1502, not to the caller (uid 1501)")) << msg;
+}
+
+TEST(Policy, IdMapsMustLieInsideIdMappingsOrBeTheCallersOwn) {
+  Config c = test_config();
+  auto try_maps = [&](std::vector<netns::IdMapEntry> uid_map,
+                      std::vector<netns::IdMapEntry> gid_map) {
+    netns::NamespaceFacts f = alice_sandbox();
+    f.uid_map = std::move(uid_map);
+    f.gid_map = std::move(gid_map);
+    authorize_setup(c, alice(), f, ask_for({"sandnet"}));
+  };
+  // unshare --map-root-user: only her own IDs.
+  EXPECT_NO_THROW(try_maps({{0, kAlice, 1}}, {{0, kAliceGid, 1}}));
+  // rootless style: own ID plus a subordinate range.
+  EXPECT_NO_THROW(
+      try_maps({{0, kAlice, 1}, {1, 100000, 65536}}, {{0, kAliceGid, 1}, {1, 100000, 1000}}));
+  // A sub-range at the very end of the configured range.
+  EXPECT_NO_THROW(try_maps({{0, 165535, 1}}, {{0, 100000, 1}}));
+
+  std::string msg = error_of([&] { try_maps({{0, 0, 1}}, {{0, kAliceGid, 1}}); });
+  EXPECT_TRUE(contains(msg, "uid map entry \"0 0 1\"")) << msg;
+  // One ID past the end of the range.
+  msg = error_of([&] { try_maps({{0, 100000, 65537}}, {{0, kAliceGid, 1}}); });
+  EXPECT_TRUE(contains(msg, "outside idMappings.uids")) << msg;
+  // Own uid but more than one ID starting there.
+  error_of([&] { try_maps({{0, kAlice, 2}}, {{0, kAliceGid, 1}}); });
+  // Someone else's single uid.
+  error_of([&] { try_maps({{0, kBob, 1}}, {{0, kAliceGid, 1}}); });
+  // The gid map is checked against gids, with the caller's gid.
+  msg = error_of([&] { try_maps({{0, kAlice, 1}}, {{0, 0, 1}}); });
+  EXPECT_TRUE(contains(msg, "gid map entry")) << msg;
+  // Unknown maps cannot be verified.
+  msg = error_of([&] { try_maps({}, {{0, kAliceGid, 1}}); });
+  EXPECT_TRUE(contains(msg, "uid map of the sandbox's user namespace is unknown")) << msg;
+  error_of([&] { try_maps({{0, kAlice, 1}}, {}); });
+
+  // Without idMappings only the caller's own IDs are accepted.
+  c.id_mappings = {};
+  EXPECT_NO_THROW(try_maps({{0, kAlice, 1}}, {{0, kAliceGid, 1}}));
+  error_of([&] { try_maps({{0, 100000, 65536}}, {{0, kAliceGid, 1}}); });
+}
+
+TEST(Policy, NetworksMustBeAllowed) {
+  Config c = test_config();
+  std::string msg = error_of([&] {
+    authorize_setup(c, alice(), alice_sandbox(), ask_for({"sandnet", "secret"}));
+  });
+  EXPECT_TRUE(contains(msg, "network \"secret\" is not allowed for uid 1501")) << msg;
+  // "*" allows any network.
+  netns::NamespaceFacts f = alice_sandbox();
+  f.owner_uid = kBob;
+  f.uid_map = {{0, kBob, 1}};
+  f.gid_map = {{0, kCiGid, 1}};
+  EXPECT_NO_THROW(authorize_setup(c, Caller{kBob, kCiGid, 1}, f, ask_for({"secret", "other"})));
+  // A rule with an empty network list allows none.
+  f.owner_uid = 1503;
+  f.uid_map = {{0, 1503, 1}};
+  f.gid_map = {{0, 1503, 1}};
+  error_of([&] { authorize_setup(c, Caller{1503, 1503, 1}, f, ask_for({"sandnet"})); });
+}
+
+TEST(Policy, CapabilitiesMustBeAllowed) {
+  Config c = test_config();
+  SetupAsk ask = ask_for({"sandnet"});
+  ask.capabilities["bandwidth"] = json::object{{"ingressRate", 1000}};
+  std::string msg = error_of([&] { authorize_setup(c, alice(), alice_sandbox(), ask); });
+  EXPECT_TRUE(contains(msg, "capability \"bandwidth\" is not allowed for uid 1501")) << msg;
+}
+
+TEST(Policy, PortMappingsHostPortsMustBeInRanges) {
+  Config c = test_config();
+  auto with_ports = [](std::initializer_list<json::value> ports) {
+    SetupAsk ask = ask_for({"sandnet"});
+    json::array list;
+    for (const auto& p : ports)
+      list.push_back(json::object{{"hostPort", p}, {"containerPort", 80}, {"protocol", "tcp"}});
+    ask.capabilities["portMappings"] = std::move(list);
+    return ask;
+  };
+  EXPECT_NO_THROW(authorize_setup(c, alice(), alice_sandbox(), with_ports({30000, 32767, 8080})));
+  std::string msg = error_of([&] {
+    authorize_setup(c, alice(), alice_sandbox(), with_ports({30000, 80}));
+  });
+  EXPECT_TRUE(contains(msg, "host port 80 is not in the hostPorts allowed for uid 1501")) << msg;
+  error_of([&] { authorize_setup(c, alice(), alice_sandbox(), with_ports({32768})); });
+
+  // Malformed entries are bad input, not a policy refusal.
+  msg = error_of([&] { authorize_setup(c, alice(), alice_sandbox(), with_ports({"8080"})); },
+                 errc::invalid_argument);
+  EXPECT_TRUE(contains(msg, "capabilities.portMappings[0].hostPort must be an integer")) << msg;
+  error_of([&] { authorize_setup(c, alice(), alice_sandbox(), with_ports({70000})); },
+           errc::invalid_argument);
+  error_of([&] { authorize_setup(c, alice(), alice_sandbox(), with_ports({-1})); },
+           errc::invalid_argument);
+  SetupAsk ask = ask_for({"sandnet"});
+  ask.capabilities["portMappings"] = json::object{};
+  error_of([&] { authorize_setup(c, alice(), alice_sandbox(), ask); }, errc::invalid_argument);
+  ask.capabilities["portMappings"] = json::array{42};
+  error_of([&] { authorize_setup(c, alice(), alice_sandbox(), ask); }, errc::invalid_argument);
+  ask.capabilities["portMappings"] = json::array{json::object{{"containerPort", 80}}};
+  error_of([&] { authorize_setup(c, alice(), alice_sandbox(), ask); }, errc::invalid_argument);
+}
+
+TEST(Policy, MaxSandboxesIsEnforced) {
+  Config c = test_config();
+  SetupAsk ask = ask_for({"sandnet"});
+  ask.sandboxes_owned = 1;
+  EXPECT_NO_THROW(authorize_setup(c, alice(), alice_sandbox(), ask));
+  ask.sandboxes_owned = 2;
+  std::string msg = error_of([&] { authorize_setup(c, alice(), alice_sandbox(), ask); });
+  EXPECT_TRUE(contains(msg, "uid 1501 already has 2 sandboxes (maxSandboxes 2")) << msg;
+  // No maxSandboxes: no limit.
+  netns::NamespaceFacts f = alice_sandbox();
+  f.owner_uid = kBob;
+  f.uid_map = {{0, kBob, 1}};
+  f.gid_map = {{0, kCiGid, 1}};
+  ask.sandboxes_owned = 100000;
+  EXPECT_NO_THROW(authorize_setup(c, Caller{kBob, kCiGid, 1}, f, ask));
+}
+
+TEST(Policy, AccessToExistingSandboxes) {
+  EXPECT_NO_THROW(authorize_access(alice(), kAlice, "pod1"));
+  EXPECT_NO_THROW(authorize_access(root(), kAlice, "pod1"));
+  std::string msg = error_of([&] { authorize_access(Caller{kBob, kBob, 1}, kAlice, "pod1"); });
+  EXPECT_TRUE(contains(msg, "sandbox pod1 belongs to uid 1501, not to uid 1502")) << msg;
+  // A root-owned sandbox is not accessible to others.
+  error_of([&] { authorize_access(alice(), 0, "sys"); });
+}
+
+TEST(Policy, RootOnlyOperations) {
+  EXPECT_NO_THROW(authorize_root(root(), "gc"));
+  std::string msg = error_of([&] { authorize_root(alice(), "gc"); });
+  EXPECT_TRUE(contains(msg, "gc is for root only (caller is uid 1501)")) << msg;
+}
+
+TEST(Policy, FilterNetworks) {
+  Config c = test_config();
+  std::vector<std::string> all = {"extra", "other", "sandnet"};
+  EXPECT_EQ(filter_networks(c, root(), all), all);
+  EXPECT_EQ(filter_networks(c, alice(), all), (std::vector<std::string>{"extra", "sandnet"}));
+  EXPECT_EQ(filter_networks(c, Caller{kBob, kCiGid, 1}, all), all);
+  EXPECT_TRUE(filter_networks(c, Caller{kBob, kBob, 1}, all).empty());
+  EXPECT_TRUE(may_use_network(c, alice(), "sandnet"));
+  EXPECT_FALSE(may_use_network(c, alice(), "other"));
+  EXPECT_FALSE(may_use_network(c, Caller{kBob, kBob, 1}, "sandnet"));
+}
+
+}  // namespace
+}  // namespace sandnet::daemon
