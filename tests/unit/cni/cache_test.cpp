@@ -5,6 +5,7 @@
 
 #include "sandnet/cni/cache.hpp"
 #include "sandnet/cni/sha512.hpp"
+#include "sandnet/common/error.hpp"
 #include "sandnet/common/fs.hpp"
 #include "support/process.hpp"
 
