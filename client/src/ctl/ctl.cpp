@@ -1,0 +1,373 @@
+#include "ctl/ctl.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <map>
+#include <ostream>
+
+#include "ctl/render.hpp"
+#include "sandnet/common/unique_fd.hpp"
+#include "sandnet/common/validate.hpp"
+
+#ifdef SANDNET_HAVE_CNITOOL
+#include "cnitool.hpp"
+#endif
+
+namespace sandnet::ctl {
+namespace json = boost::json;
+
+namespace {
+
+[[noreturn]] void usage_error(std::string message) { throw Error(errc::invalid_argument, std::move(message)); }
+
+template <class Int>
+Int parse_number(std::string_view text, Int min, Int max, std::string_view what) {
+  Int value{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < min || value > max)
+    usage_error(std::string(what) + " \"" + std::string(text) + "\" must be a number from " + std::to_string(min) +
+                " to " + std::to_string(max));
+  return value;
+}
+
+bool is_ip_address(const std::string& text, int family) {
+  unsigned char buf[16];
+  return ::inet_pton(family, text.c_str(), buf) == 1;
+}
+
+const std::map<std::string_view, Command>& commands() {
+  static const std::map<std::string_view, Command> table = {
+      {"help", Command::help},         {"setup", Command::setup},   {"teardown", Command::teardown},
+      {"check", Command::check},       {"get", Command::get},       {"list", Command::list},
+      {"inspect", Command::inspect},   {"networks", Command::networks}, {"info", Command::info},
+      {"gc", Command::gc},             {"status", Command::status}, {"cni", Command::cni},
+  };
+  return table;
+}
+
+bool needs_id(Command c) {
+  return c == Command::setup || c == Command::teardown || c == Command::check || c == Command::get ||
+         c == Command::inspect;
+}
+
+// Reads "--name VALUE" or "--name=VALUE" at args[i]; advances i past it.
+std::optional<std::string> option_value(const std::vector<std::string>& args, std::size_t& i, std::string_view name) {
+  std::string_view arg = args[i];
+  if (arg == name) {
+    if (i + 1 >= args.size()) usage_error(std::string(name) + " needs a value");
+    return args[++i];
+  }
+  if (arg.size() > name.size() && arg.substr(0, name.size()) == name && arg[name.size()] == '=')
+    return std::string(arg.substr(name.size() + 1));
+  return std::nullopt;
+}
+
+}  // namespace
+
+PortMapping parse_port_spec(std::string_view spec) {
+  const std::string what = "--port \"" + std::string(spec) + "\"";
+  PortMapping m;
+  std::string_view rest = spec;
+  if (auto slash = rest.rfind('/'); slash != std::string_view::npos) {
+    m.protocol = std::string(rest.substr(slash + 1));
+    if (m.protocol != "tcp" && m.protocol != "udp") usage_error(what + ": protocol must be tcp or udp");
+    rest = rest.substr(0, slash);
+  }
+  if (!rest.empty() && rest.front() == '[') {
+    auto close = rest.find(']');
+    if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':')
+      usage_error(what + ": an IPv6 host address is written [ADDR]:HOSTPORT:CONTAINERPORT");
+    m.host_ip = std::string(rest.substr(1, close - 1));
+    if (!is_ip_address(m.host_ip, AF_INET6)) usage_error(what + ": \"" + m.host_ip + "\" is not an IPv6 address");
+    rest = rest.substr(close + 2);
+  }
+  std::vector<std::string_view> parts;
+  for (std::size_t start = 0;;) {
+    auto colon = rest.find(':', start);
+    parts.push_back(rest.substr(start, colon == std::string_view::npos ? std::string_view::npos : colon - start));
+    if (colon == std::string_view::npos) break;
+    start = colon + 1;
+  }
+  if (parts.size() == 3 && m.host_ip.empty()) {
+    m.host_ip = std::string(parts[0]);
+    if (!is_ip_address(m.host_ip, AF_INET))
+      usage_error(what + ": \"" + m.host_ip + "\" is not an IPv4 address (write IPv6 as [ADDR])");
+    parts.erase(parts.begin());
+  }
+  if (parts.size() != 2) usage_error(what + ": expected [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]");
+  m.host_port = parse_number<std::uint16_t>(parts[0], 1, 65535, what + ": host port");
+  m.container_port = parse_number<std::uint16_t>(parts[1], 1, 65535, what + ": container port");
+  return m;
+}
+
+json::object to_json(const PortMapping& m) {
+  json::object o{{"hostPort", m.host_port}, {"containerPort", m.container_port}, {"protocol", m.protocol}};
+  if (!m.host_ip.empty()) o["hostIP"] = m.host_ip;
+  return o;
+}
+
+std::pair<std::string, std::string> parse_key_value(std::string_view spec, std::string_view option) {
+  auto eq = spec.find('=');
+  if (eq == std::string_view::npos || eq == 0)
+    usage_error(std::string(option) + " \"" + std::string(spec) + "\" must be KEY=VALUE");
+  return {std::string(spec.substr(0, eq)), std::string(spec.substr(eq + 1))};
+}
+
+std::string usage() {
+  return R"(Usage: sandnetctl [--socket PATH] [--json] COMMAND [ARGS]
+
+Commands:
+  setup ID (--pid PID [--pidfd] | --netns PATH) [--network NET]... [--ifname NAME]
+        [--port [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]]... [--arg K=V]... [--label K=V]...
+                 attach sandbox ID's network namespace to its networks
+  teardown ID    detach and forget sandbox ID (succeeds for an unknown ID)
+  check ID       run CNI CHECK on sandbox ID's networks
+  get ID         show sandbox ID
+  list           list sandboxes
+  inspect ID     show the links, addresses and routes inside sandbox ID
+  networks       list the networks this caller may use
+  info           daemon version, CNI versions, ID mappings
+  gc             remove leftovers of vanished sandboxes (root)
+  status         daemon readiness and network health
+  cni ...        cnitool-compatible mode, without the daemon:
+                 cni add|check|del|gc|status NET NETNS
+  help, --help   this text;  --version  the version
+
+Options:
+  --socket PATH  daemon socket (default: $SANDNET_SOCKET, else /run/sandnet/sandnetd.sock)
+  --json         print the raw JSON result
+  --pidfd        (setup) pass the PID as a pidfd over the socket, closing the PID-reuse window
+  --netns PATH   (setup) pass an existing network namespace (e.g. /run/netns/x) as an fd
+
+Exit status: 0 success, 1 failure (reason on stderr), 2 bad usage.
+)";
+}
+
+Invocation parse_command_line(const std::vector<std::string>& args) {
+  Invocation inv;
+  bool have_command = false;
+  bool use_pidfd = false;
+  std::optional<pid_t> pid;
+  json::array ports;
+  std::vector<std::string> positional;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (have_command && inv.command == Command::cni) {
+      inv.cni_args.push_back(arg);  // everything after "cni" is the cnitool's
+      continue;
+    }
+    if (auto v = option_value(args, i, "--socket")) {
+      if (v->empty()) usage_error("--socket needs a path");
+      inv.socket_path = *v;
+    } else if (arg == "--json") {
+      inv.json = true;
+    } else if (arg == "--help" || arg == "-h") {
+      return Invocation{.command = Command::help};
+    } else if (arg == "--version") {
+      return Invocation{.command = Command::version};
+    } else if (have_command && inv.command == Command::setup) {
+      if (auto v = option_value(args, i, "--pid")) {
+        pid = parse_number<pid_t>(*v, 1, std::numeric_limits<pid_t>::max(), "--pid");
+      } else if (arg == "--pidfd") {
+        use_pidfd = true;
+      } else if (auto v = option_value(args, i, "--netns")) {
+        if (v->empty()) usage_error("--netns needs a path");
+        inv.netns_path = *v;
+      } else if (auto v = option_value(args, i, "--network")) {
+        validate::network_name(*v);
+        inv.setup.networks.push_back(protocol::NetworkRequest{*v, {}});
+      } else if (auto v = option_value(args, i, "--ifname")) {
+        validate::interface_name(*v);
+        inv.setup.ifname = *v;
+      } else if (auto v = option_value(args, i, "--port")) {
+        ports.push_back(to_json(parse_port_spec(*v)));
+      } else if (auto v = option_value(args, i, "--arg")) {
+        auto kv = parse_key_value(*v, "--arg");
+        validate::cni_arg_key(kv.first);
+        validate::cni_arg_value(kv.second);
+        inv.setup.args.push_back(std::move(kv));
+      } else if (auto v = option_value(args, i, "--label")) {
+        auto kv = parse_key_value(*v, "--label");
+        inv.setup.labels[kv.first] = kv.second;
+      } else if (arg.starts_with("-")) {
+        usage_error("setup: unknown option \"" + arg + "\"");
+      } else {
+        positional.push_back(arg);
+      }
+    } else if (arg.starts_with("-")) {
+      usage_error("unknown option \"" + arg + "\"");
+    } else if (!have_command) {
+      if (arg == "version") return Invocation{.command = Command::version};
+      auto it = commands().find(arg);
+      if (it == commands().end()) usage_error("unknown command \"" + arg + "\"");
+      inv.command = it->second;
+      have_command = true;
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  if (!have_command) usage_error("no command given");
+  if (inv.command == Command::help || inv.command == Command::cni) return inv;
+
+  std::string name;
+  for (const auto& [n, c] : commands())
+    if (c == inv.command) name = std::string(n);
+  std::size_t wanted = needs_id(inv.command) ? 1 : 0;
+  if (positional.size() != wanted)
+    usage_error(name + (wanted ? " takes one sandbox ID" : " takes no arguments") +
+                (positional.size() > wanted ? ", got \"" + positional.back() + "\"" : std::string()));
+  if (wanted) {
+    inv.id = positional[0];
+    validate::container_id(inv.id);
+  }
+  if (inv.command == Command::setup) {
+    inv.setup.id = inv.id;
+    if (!inv.netns_path.empty()) {
+      if (pid || use_pidfd) usage_error("setup: give either --pid or --netns, not both");
+      inv.setup.ref = protocol::SandboxRef::netns;
+    } else if (pid) {
+      inv.setup.ref = use_pidfd ? protocol::SandboxRef::pidfd : protocol::SandboxRef::pid;
+      inv.setup.pid = *pid;
+    } else {
+      usage_error("setup: --pid PID or --netns PATH is required");
+    }
+    if (!ports.empty()) inv.setup.capabilities["portMappings"] = std::move(ports);
+  }
+  return inv;
+}
+
+namespace {
+
+// The fd a setup sends with its request, if any.
+unique_fd open_sandbox_fd(const Invocation& inv) {
+  if (inv.setup.ref == protocol::SandboxRef::netns) {
+    unique_fd fd(::open(inv.netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("open " + inv.netns_path);
+    return fd;
+  }
+  if (inv.setup.ref == protocol::SandboxRef::pidfd) {
+    unique_fd fd(static_cast<int>(::syscall(SYS_pidfd_open, inv.setup.pid, 0)));  // pidfds are O_CLOEXEC
+    if (!fd) throw_errno("pidfd_open " + std::to_string(inv.setup.pid));
+    return fd;
+  }
+  return {};
+}
+
+// What a failure is about, as the first words of the message: "setup pod1".
+std::string subject(const Invocation& inv) {
+  for (const auto& [name, c] : commands())
+    if (c == inv.command) return inv.id.empty() ? std::string(name) : std::string(name) + " " + inv.id;
+  return "sandnetctl";
+}
+
+}  // namespace
+
+int run(const Invocation& inv, std::ostream& out, std::ostream& err) {
+  switch (inv.command) {
+    case Command::help:
+      out << usage();
+      return 0;
+    case Command::version:
+      out << "sandnetctl " << SANDNET_VERSION << "\n";
+      return 0;
+    case Command::cni:
+#ifdef SANDNET_HAVE_CNITOOL
+      return run_cni(inv.cni_args);
+#else
+      err << "sandnetctl: cni: this build has no CNI runtime\n";
+      return 1;
+#endif
+    default:
+      break;
+  }
+  const std::string what = subject(inv);
+  try {
+    client::ClientOptions options;
+    options.socket_path = inv.socket_path;
+    client::Client client(options);
+    json::object id{{"id", inv.id}};
+    json::value result;
+    unique_fd sandbox_fd;
+    const char* method = nullptr;
+    switch (inv.command) {
+      case Command::setup:
+        sandbox_fd = open_sandbox_fd(inv);
+        method = protocol::method::kSetup;
+        result = client.call(method, json::value_from(inv.setup).as_object(), sandbox_fd.get());
+        break;
+      case Command::teardown: result = client.call(method = protocol::method::kTeardown, id); break;
+      case Command::check: result = client.call(method = protocol::method::kCheck, id); break;
+      case Command::get: result = client.call(method = protocol::method::kGet, id); break;
+      case Command::inspect: result = client.call(method = protocol::method::kInspect, id); break;
+      case Command::list: result = client.call(method = protocol::method::kList, {}); break;
+      case Command::networks: result = client.call(method = protocol::method::kNetworksList, {}); break;
+      case Command::info: result = client.call(method = protocol::method::kRuntimeInfo, {}); break;
+      case Command::gc: result = client.call(method = protocol::method::kGc, {}); break;
+      case Command::status: result = client.call(method = protocol::method::kStatus, {}); break;
+      default: throw_error(errc::internal, "unhandled command");
+    }
+    if (inv.json) {
+      out << json::serialize(result) << "\n";
+    }
+    int status = 0;
+    std::string text;
+    switch (inv.command) {
+      case Command::setup:
+      case Command::get: text = render_sandbox(client::decode_sandbox(result, method)); break;
+      case Command::teardown: {
+        auto t = client::decode_teardown(result);
+        text = render_teardown(t);
+        if (!t.errors.empty()) {
+          err << "sandnetctl: " << what << ": " << t.errors.size() << " step(s) could not be undone\n";
+          status = 1;
+        }
+        break;
+      }
+      case Command::check: text = inv.id + ": ok\n"; break;
+      case Command::inspect: text = render_inspect(client::decode_inspect(result)); break;
+      case Command::list: text = render_sandbox_list(client::decode_sandbox_list(result)); break;
+      case Command::networks: text = render_networks(client::decode_networks(result)); break;
+      case Command::info: text = render_info(client::decode_runtime_info(result)); break;
+      case Command::gc: {
+        auto gc = client::decode_gc(result);
+        text = render_gc(gc);
+        if (!gc.errors.empty()) status = 1;
+        break;
+      }
+      case Command::status: {
+        auto s = client::decode_status(result);
+        text = render_status(s);
+        break;
+      }
+      default: break;
+    }
+    if (!inv.json) out << text;
+    return status;
+  } catch (const Error& e) {
+    std::string message = e.what();
+    // The daemon's context usually names the operation already.
+    if (message.rfind(what, 0) != 0) message = what + ": " + message;
+    err << "sandnetctl: " << message << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    err << "sandnetctl: " << what << ": " << e.what() << "\n";
+    return 1;
+  }
+}
+
+int main_entry(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  Invocation inv;
+  try {
+    inv = parse_command_line(args);
+  } catch (const Error& e) {
+    err << "sandnetctl: " << e.what() << "\n\n" << usage();
+    return 2;
+  }
+  return run(inv, out, err);
+}
+
+}  // namespace sandnet::ctl
