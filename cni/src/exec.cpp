@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/pidfd.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -118,7 +118,8 @@ Spawned spawn_plugin(const PluginInvocation& call) {
 
   Spawned child;
   child.pid = pid;
-  const int pidfd = ::pidfd_open(pid, 0);
+  // Debian 12's <sys/pidfd.h> lacks extern "C": call the syscall directly.
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {
     const int saved = errno;
     ChildGuard cleanup(pid);

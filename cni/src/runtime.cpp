@@ -11,6 +11,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <exception>
+#include <functional>
 #include <thread>
 
 #include "sandnet/cni/exec.hpp"
@@ -350,20 +351,19 @@ namespace sandnet::cni {
 namespace {
 
 // Runs blocking work (netlink in another namespace) on a short-lived thread
-// and resumes the coroutine on its own executor: the event loop never blocks.
-template <class F>
-asio::awaitable<std::string> run_blocking(F work) {
-  auto ex = co_await asio::this_coro::executor;
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&,
-                                          void(std::exception_ptr, std::string)>(
-      [ex, work = std::move(work)](auto handler) mutable {
-        auto keep_running = asio::make_work_guard(ex);
+// and resumes the awaiting coroutine on its own executor: the event loop never
+// blocks. Deliberately not a coroutine itself (g++ 12 destroys lambda
+// parameters of coroutines twice).
+asio::awaitable<std::string> run_blocking(std::function<std::string()> work) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, std::string)>(
+      [](auto handler, std::function<std::string()> job) {
+        auto keep_running = asio::make_work_guard(asio::get_associated_executor(handler));
         std::thread([handler = std::move(handler), keep_running = std::move(keep_running),
-                     work = std::move(work)]() mutable {
+                     job = std::move(job)]() mutable {
           std::exception_ptr failure;
           std::string out;
           try {
-            out = work();
+            out = job();
           } catch (...) {
             failure = std::current_exception();
           }
@@ -373,7 +373,7 @@ asio::awaitable<std::string> run_blocking(F work) {
           });
         }).detach();
       },
-      asio::use_awaitable);
+      asio::use_awaitable, std::move(work));
 }
 
 // The loopback plugin's ADD output (plugins 1.1.1): prevResult passed through
@@ -423,9 +423,15 @@ std::string loopback_del(const std::string& netns_path) {
 
 asio::awaitable<std::string> Runtime::native_loopback(bool add, std::string netns,
                                                       json::object conf) const {
+  // The operation is built outside the co_await expression: g++ 12 destroys
+  // non-trivial temporaries there twice.
+  std::function<std::string()> job;
   if (add)
-    co_return co_await run_blocking([netns, conf] { return loopback_add(netns, conf); });
-  co_return co_await run_blocking([netns] { return loopback_del(netns); });
+    job = [netns, conf] { return loopback_add(netns, conf); };
+  else
+    job = [netns] { return loopback_del(netns); };
+  asio::awaitable<std::string> op = run_blocking(std::move(job));
+  co_return co_await std::move(op);
 }
 
 }  // namespace sandnet::cni
