@@ -20,6 +20,9 @@ class Reader {
     obj_ = v.if_object();
     if (!obj_) fail("", "must be an object");
   }
+  // For a nested object already checked to be one. Without this overload a
+  // json::object would convert to a temporary json::value and obj_ would dangle.
+  Reader(const json::object& o, std::string_view what) : what_(what), obj_(&o) {}
 
   const json::value* find(std::string_view key) const {
     auto* v = obj_->if_contains(key);

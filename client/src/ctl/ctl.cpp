@@ -364,7 +364,9 @@ int main_entry(const std::vector<std::string>& args, std::ostream& out, std::ost
   try {
     inv = parse_command_line(args);
   } catch (const Error& e) {
-    err << "sandnetctl: " << e.what() << "\n\n" << usage();
+    // The context is the whole story ("get takes one sandbox ID"); the
+    // code's own text ("invalid argument") adds nothing for a usage error.
+    err << "sandnetctl: " << (e.context().empty() ? std::string(e.what()) : e.context()) << "\n\n" << usage();
     return 2;
   }
   return run(inv, out, err);

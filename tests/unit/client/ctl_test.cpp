@@ -147,7 +147,7 @@ TEST(CtlRender, SandboxInfo) {
             "sandnet  eth0    10.88.0.5/16,fd00::5/64\n"
             "legacy   eth1    10.99.0.2/24\n");
   EXPECT_EQ(render_sandbox_list({s}),
-            "ID    STATE  PID   OWNER  NETWORKS        ADDRESSES                            NETNS\n"
+            "ID    STATE  PID   OWNER  NETWORKS        ADDRESSES                             NETNS\n"
             "pod1  ready  4242  1501   sandnet,legacy  10.88.0.5/16,fd00::5/64,10.99.0.2/24  /run/netns/sandnet-pod1\n");
 }
 
