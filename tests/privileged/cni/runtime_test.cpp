@@ -423,7 +423,8 @@ TEST_F(CniPrivileged, SandnetctlCniRoundTrip) {
   json::object list;
   list["cniVersion"] = "1.0.0";
   list["name"] = net.name;
-  list["plugins"] = json::array{net.bridge_plugin(), net.portmap_plugin()};
+  // No portmap here: its 1.1.1 CHECK fails on IPv4-only attachments (see above).
+  list["plugins"] = json::array{net.bridge_plugin()};
   std::ofstream(conf_dir + "/10-sncni.conflist") << json::serialize(list);
   const std::vector<std::string> env = {
       "NETCONFPATH=" + conf_dir, "CNI_PATH=/usr/lib/cni", "CNI_CACHE_DIR=" + net.cache_dir,
