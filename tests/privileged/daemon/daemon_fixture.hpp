@@ -1,0 +1,99 @@
+// A real sandnetd for privileged tests: started as a child process on a temp
+// socket with temp stateDir/netnsDir/cacheDir, a temp confDir holding test
+// networks on a unique bridge in 10.203.0.0/16 (host-local dataDir in the
+// temp dir), and a raw JSON-RPC client. Everything is undone at destruction.
+#pragma once
+
+#include <sys/types.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sandnet/common/jsonrpc.hpp"
+#include "sandnet/common/unique_fd.hpp"
+#include "support/process.hpp"
+
+namespace sandnet::test {
+
+// The unprivileged caller of the security tests (numeric; no passwd entry needed).
+inline constexpr uid_t kTestUid = 64901;
+inline constexpr uid_t kOtherUid = 64902;
+
+// One client connection. Connects with the given effective uid/gid so that
+// SO_PEERCRED reports them (root's euid is restored at once).
+class Conn {
+ public:
+  explicit Conn(const std::string& socket_path, uid_t uid = 0, gid_t gid = 0);
+  int fd() const { return fd_.get(); }
+
+  // Sends bytes as they are (fds go with the first byte).
+  void send_raw(std::string_view data, std::span<const int> fds = {});
+  // The next line, or nullopt on EOF / timeout.
+  std::optional<std::string> read_line(std::chrono::milliseconds timeout = std::chrono::seconds(90));
+  // True when the daemon closes the connection within timeout.
+  bool wait_closed(std::chrono::milliseconds timeout);
+
+  rpc::Response call(std::string_view method, const boost::json::object& params = {},
+                     std::span<const int> fds = {});
+
+ private:
+  unique_fd fd_;
+  std::string buffer_;
+  std::uint64_t next_id_ = 1;
+};
+
+struct DaemonOptions {
+  bool auto_teardown = true;
+  std::size_t max_concurrent_setups = 4;
+  std::size_t max_connections = 64;
+  int idle_timeout_seconds = 3;
+  // Extra plugin appended to the "failing" network's chain.
+  bool with_failing_network = true;
+};
+
+class TestDaemon {
+ public:
+  explicit TestDaemon(DaemonOptions options = {});
+  ~TestDaemon();
+  TestDaemon(const TestDaemon&) = delete;
+  TestDaemon& operator=(const TestDaemon&) = delete;
+
+  void start();
+  // SIGTERM (graceful) or SIGKILL; waits for the exit. Returns the exit code
+  // (or 128+signal).
+  int stop(bool kill9 = false);
+  bool running() const { return pid_ > 0; }
+
+  const std::string& socket() const { return socket_; }
+  const std::string& network() const { return network_; }          // bridge + host-local
+  const std::string& failing_network() const { return failing_; }  // bridge, then a failing plugin
+  const std::string& state_dir() const { return state_dir_; }
+  const std::string& netns_dir() const { return netns_dir_; }
+  const std::string& cache_dir() const { return cache_dir_; }
+  std::string log() const;
+
+  Conn connect(uid_t uid = 0, gid_t gid = 0) const { return Conn(socket_, uid, gid); }
+  // Files under ipam dataDir/<network> that are allocated IPs.
+  std::vector<std::string> allocated_ips(const std::string& network) const;
+  std::vector<std::string> record_files() const;
+  std::vector<std::string> pin_files() const;
+
+ private:
+  void write_config();
+
+  DaemonOptions options_;
+  std::string root_;
+  std::string socket_, state_dir_, netns_dir_, cache_dir_, conf_dir_, ipam_dir_, log_path_, config_path_;
+  std::string network_, failing_, bridge_;
+  pid_t pid_ = -1;
+};
+
+// result.ips[*].address of a CNI 1.0 result, e.g. "10.203.1.2/24".
+std::vector<std::string> result_ips(const boost::json::value& sandbox_info);
+
+}  // namespace sandnet::test

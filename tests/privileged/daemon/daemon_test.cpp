@@ -1,0 +1,533 @@
+// sandnetd integration tests: a real daemon process, real namespaces, the
+// real plugins in /usr/lib/cni, driven over its socket with raw JSON-RPC.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "daemon_fixture.hpp"
+#include "sandnet/common/fs.hpp"
+#include "support/sandbox.hpp"
+
+namespace sandnet::test {
+namespace {
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+#define REQUIRE_ROOT() \
+  if (!is_root()) GTEST_SKIP() << "needs root"
+
+json::object setup_params(const std::string& id, pid_t pid) { return json::object{{"id", id}, {"pid", pid}}; }
+
+int error_code(const rpc::Response& r) { return r.error ? r.error->code : 0; }
+
+std::string describe(const rpc::Response& r) {
+  if (r.error) return std::to_string(r.error->code) + " " + r.error->message + " " + json::serialize(r.error->data);
+  return json::serialize(*r.result);
+}
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!is_root()) GTEST_SKIP() << "needs root";
+    daemon_.emplace(options());
+    daemon_->start();
+  }
+  void TearDown() override {
+    if (HasFailure() && daemon_) std::cerr << "---- sandnetd log ----\n" << daemon_->log();
+    daemon_.reset();
+  }
+  virtual DaemonOptions options() { return {}; }
+
+  std::optional<TestDaemon> daemon_;
+};
+
+// ------------------------------------------------------------ the main path
+
+TEST_F(DaemonTest, SetupGetListTeardownByPid) {
+  Sandbox sandbox;
+  auto c = daemon_->connect();
+  auto id = unique_name("pod");
+  auto r = c.call("sandbox.setup", setup_params(id, sandbox.pid()));
+  ASSERT_TRUE(r.result) << describe(r);
+  EXPECT_EQ(r.result->at("id").as_string(), id);
+  EXPECT_EQ(r.result->at("state").as_string(), "ready");
+  std::string pin(r.result->at("netns").as_string());
+  EXPECT_EQ(pin, daemon_->netns_dir() + "/sandnet-" + id);
+  auto ips = result_ips(*r.result);
+  ASSERT_EQ(ips.size(), 1u);
+  EXPECT_EQ(ips[0].rfind("10.203.", 0), 0u);
+
+  // The sandbox really has eth0 with that address.
+  auto addr = sandbox.exec({"ip", "-o", "addr", "show", "eth0"});
+  EXPECT_NE(addr.out.find(ips[0]), std::string::npos) << addr.out << addr.err;
+
+  auto got = c.call("sandbox.get", json::object{{"id", id}});
+  ASSERT_TRUE(got.result) << describe(got);
+  EXPECT_EQ(result_ips(*got.result), ips);
+  auto list = c.call("sandbox.list");
+  ASSERT_TRUE(list.result);
+  EXPECT_EQ(list.result->at("sandboxes").as_array().size(), 1u);
+  auto check = c.call("sandbox.check", json::object{{"id", id}});
+  EXPECT_TRUE(check.result) << describe(check);
+  auto inspect = c.call("sandbox.inspect", json::object{{"id", id}});
+  ASSERT_TRUE(inspect.result) << describe(inspect);
+  EXPECT_NE(json::serialize(inspect.result->at("addresses")).find(ips[0]), std::string::npos);
+
+  auto down = c.call("sandbox.teardown", json::object{{"id", id}});
+  ASSERT_TRUE(down.result) << describe(down);
+  EXPECT_TRUE(down.result->at("existed").as_bool());
+  EXPECT_TRUE(down.result->at("errors").as_array().empty()) << describe(down);
+  EXPECT_TRUE(daemon_->allocated_ips(daemon_->network()).empty());
+  EXPECT_TRUE(daemon_->record_files().empty());
+  EXPECT_TRUE(daemon_->pin_files().empty());
+  EXPECT_FALSE(std::filesystem::exists(pin));
+  EXPECT_EQ(error_code(c.call("sandbox.get", json::object{{"id", id}})), rpc::kNotFound);
+}
+
+TEST_F(DaemonTest, SetupWithPidfdOverScmRights) {
+  Sandbox sandbox;
+  auto c = daemon_->connect();
+  auto id = unique_name("pod");
+  int fds[] = {sandbox.pidfd()};
+  auto r = c.call("sandbox.setup", json::object{{"id", id}, {"fd", "pidfd"}, {"ifname", "net0"}}, fds);
+  ASSERT_TRUE(r.result) << describe(r);
+  EXPECT_EQ(r.result->at("attachments").at(0).at("ifname").as_string(), "net0");
+  EXPECT_TRUE(sandbox.exec({"ip", "link", "show", "net0"}).ok());
+  // "fd" without an fd attached is refused.
+  auto missing = c.call("sandbox.setup", json::object{{"id", unique_name("pod")}, {"fd", "pidfd"}});
+  EXPECT_EQ(error_code(missing), rpc::kInvalidParams) << describe(missing);
+  EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", id}}).result);
+}
+
+TEST_F(DaemonTest, TeardownIsIdempotentAndSucceedsForUnknownIds) {
+  Sandbox sandbox;
+  auto c = daemon_->connect();
+  auto id = unique_name("pod");
+  ASSERT_TRUE(c.call("sandbox.setup", setup_params(id, sandbox.pid())).result);
+  auto first = c.call("sandbox.teardown", json::object{{"id", id}});
+  ASSERT_TRUE(first.result) << describe(first);
+  EXPECT_TRUE(first.result->at("existed").as_bool());
+  auto second = c.call("sandbox.teardown", json::object{{"id", id}});
+  ASSERT_TRUE(second.result) << describe(second);
+  EXPECT_FALSE(second.result->at("existed").as_bool());
+  auto unknown = c.call("sandbox.teardown", json::object{{"id", "never-was"}});
+  ASSERT_TRUE(unknown.result) << describe(unknown);
+  EXPECT_FALSE(unknown.result->at("existed").as_bool());
+}
+
+// ------------------------------------------------------------ security
+
+TEST_F(DaemonTest, PeerCredIdentityIsReported) {
+  auto c = daemon_->connect(kTestUid, kTestUid);
+  auto info = c.call("runtime.info");
+  ASSERT_TRUE(info.result) << describe(info);
+  EXPECT_EQ(info.result->at("callerUid").to_number<uid_t>(), kTestUid);
+  auto root_info = daemon_->connect().call("runtime.info");
+  EXPECT_EQ(root_info.result->at("callerUid").to_number<uid_t>(), 0u);
+}
+
+TEST_F(DaemonTest, NonRootMaySetUpItsOwnUserNamespace) {
+  Sandbox sandbox(SandboxOptions{.owner_uid = kTestUid, .owner_gid = kTestUid});
+  auto c = daemon_->connect(kTestUid, kTestUid);
+  auto id = unique_name("pod");
+  auto r = c.call("sandbox.setup", setup_params(id, sandbox.pid()));
+  ASSERT_TRUE(r.result) << describe(r);
+  EXPECT_EQ(r.result->at("ownerUid").to_number<uid_t>(), kTestUid);
+  // networks.list shows what this caller may use.
+  auto nets = c.call("networks.list");
+  ASSERT_TRUE(nets.result);
+  ASSERT_EQ(nets.result->at("networks").as_array().size(), 1u);
+  EXPECT_EQ(nets.result->at("networks").at(0).at("name").as_string(), daemon_->network());
+
+  // Another user can neither see nor touch it.
+  auto other = daemon_->connect(kOtherUid, kOtherUid);
+  for (const char* m : {"sandbox.get", "sandbox.check", "sandbox.teardown", "sandbox.inspect"})
+    EXPECT_EQ(error_code(other.call(m, json::object{{"id", id}})), rpc::kPermissionDenied) << m;
+  EXPECT_TRUE(other.call("sandbox.list").result->at("sandboxes").as_array().empty());
+  // And may not set up a sandbox in a userns owned by someone else.
+  auto steal = other.call("sandbox.setup", setup_params(unique_name("pod"), sandbox.pid()));
+  EXPECT_EQ(error_code(steal), rpc::kPermissionDenied) << describe(steal);
+  // gc is root's.
+  EXPECT_EQ(error_code(c.call("gc")), rpc::kPermissionDenied);
+
+  auto down = c.call("sandbox.teardown", json::object{{"id", id}});
+  EXPECT_TRUE(down.result) << describe(down);
+}
+
+TEST_F(DaemonTest, UnknownCallerIsRefused) {
+  Sandbox sandbox(SandboxOptions{.owner_uid = 64999, .owner_gid = 64999});
+  auto c = daemon_->connect(64999, 64999);
+  auto r = c.call("sandbox.setup", setup_params(unique_name("pod"), sandbox.pid()));
+  EXPECT_EQ(error_code(r), rpc::kPermissionDenied) << describe(r);
+  EXPECT_TRUE(daemon_->record_files().empty());
+  EXPECT_TRUE(c.call("networks.list").result->at("networks").as_array().empty());
+}
+
+TEST_F(DaemonTest, NonRootNeedsAUserNamespaceItOwnsWithMappedIdsInRange) {
+  auto c = daemon_->connect(kTestUid, kTestUid);
+  {  // netns owned by the initial user namespace (root made it)
+    Sandbox sandbox(SandboxOptions{.new_user_ns = false});
+    auto r = c.call("sandbox.setup", setup_params(unique_name("pod"), sandbox.pid()));
+    EXPECT_EQ(error_code(r), rpc::kPermissionDenied) << describe(r);
+  }
+  {  // root-owned user namespace
+    Sandbox sandbox;
+    auto r = c.call("sandbox.setup", setup_params(unique_name("pod"), sandbox.pid()));
+    EXPECT_EQ(error_code(r), rpc::kPermissionDenied) << describe(r);
+  }
+  {  // own user namespace, but mapped outside idMappings
+    Sandbox sandbox(SandboxOptions{.owner_uid = kTestUid, .owner_gid = kTestUid, .host_id = 300000, .size = 1000});
+    auto r = c.call("sandbox.setup", setup_params(unique_name("pod"), sandbox.pid()));
+    EXPECT_EQ(error_code(r), rpc::kPermissionDenied) << describe(r);
+  }
+  EXPECT_TRUE(daemon_->record_files().empty());
+  EXPECT_TRUE(daemon_->pin_files().empty());
+}
+
+TEST_F(DaemonTest, HostAndDaemonNetnsAreRefusedEvenForRoot) {
+  auto c = daemon_->connect();
+  auto host = c.call("sandbox.setup", setup_params(unique_name("pod"), 1));
+  EXPECT_EQ(error_code(host), rpc::kPermissionDenied) << describe(host);
+  auto self = c.call("sandbox.setup", setup_params(unique_name("pod"), ::getpid()));
+  EXPECT_EQ(error_code(self), rpc::kPermissionDenied) << describe(self);
+  EXPECT_TRUE(daemon_->record_files().empty());
+}
+
+TEST_F(DaemonTest, BadIdsNamesAndArgsAreRefusedBeforeAnythingIsTouched) {
+  Sandbox sandbox;
+  auto c = daemon_->connect();
+  const json::object bad[] = {
+      {{"id", "../etc"}, {"pid", sandbox.pid()}},
+      {{"id", "a/b"}, {"pid", sandbox.pid()}},
+      {{"id", "bad\nid"}, {"pid", sandbox.pid()}},
+      {{"id", "ok1"}, {"pid", sandbox.pid()}, {"networks", json::array{"../net"}}},
+      {{"id", "ok2"}, {"pid", sandbox.pid()}, {"ifname", "eth0/x"}},
+      {{"id", "ok3"}, {"pid", sandbox.pid()}, {"ifname", ".."}},
+      {{"id", "ok4"}, {"pid", sandbox.pid()}, {"args", json::object{{"K;X", "v"}}}},
+      {{"id", "ok5"}, {"pid", sandbox.pid()}, {"args", json::object{{"K", "v;IgnoreUnknown=1"}}}},
+      {{"id", "ok6"}, {"pid", sandbox.pid()}, {"pid2", 1}},
+      {{"id", 7}, {"pid", sandbox.pid()}},
+  };
+  for (const auto& params : bad) {
+    auto r = c.call("sandbox.setup", params);
+    EXPECT_EQ(error_code(r), rpc::kInvalidParams) << json::serialize(params) << " -> " << describe(r);
+  }
+  EXPECT_EQ(error_code(c.call("sandbox.get", json::object{{"id", "../x"}})), rpc::kInvalidParams);
+  EXPECT_EQ(error_code(c.call("sandbox.teardown", json::object{{"id", "a/b"}})), rpc::kInvalidParams);
+  EXPECT_TRUE(daemon_->record_files().empty());
+  EXPECT_TRUE(daemon_->pin_files().empty());
+  EXPECT_TRUE(daemon_->allocated_ips(daemon_->network()).empty());
+}
+
+TEST_F(DaemonTest, CapabilitiesHostPortsAndMaxSandboxesFollowPolicy) {
+  auto c = daemon_->connect(kTestUid, kTestUid);
+  Sandbox s1(SandboxOptions{.owner_uid = kTestUid, .owner_gid = kTestUid});
+  Sandbox s2(SandboxOptions{.owner_uid = kTestUid, .owner_gid = kTestUid});
+  Sandbox s3(SandboxOptions{.owner_uid = kTestUid, .owner_gid = kTestUid});
+  auto ports = [](int host_port) {
+    return json::object{{"portMappings", json::array{json::object{
+                                             {"hostPort", host_port}, {"containerPort", 80}, {"protocol", "tcp"}}}}};
+  };
+  auto params = setup_params(unique_name("pod"), s1.pid());
+  params["capabilities"] = ports(8080);
+  auto r = c.call("sandbox.setup", params);
+  EXPECT_EQ(error_code(r), rpc::kPermissionDenied) << describe(r);
+  params["capabilities"] = json::object{{"bandwidth", json::object{{"ingressRate", 1000}}}};
+  r = c.call("sandbox.setup", params);
+  EXPECT_EQ(error_code(r), rpc::kPermissionDenied) << describe(r);
+  params["networks"] = json::array{json::string(daemon_->failing_network())};
+  params.erase("capabilities");
+  r = c.call("sandbox.setup", params);
+  EXPECT_EQ(error_code(r), rpc::kPermissionDenied) << describe(r);
+  EXPECT_TRUE(daemon_->record_files().empty());
+
+  // Allowed port range (the test network has no portmap plugin, so nothing
+  // is programmed; the policy decision is what is tested).
+  auto ok = setup_params(unique_name("pod"), s1.pid());
+  ok["capabilities"] = ports(30005);
+  auto id1 = std::string(ok.at("id").as_string());
+  ASSERT_TRUE(c.call("sandbox.setup", ok).result);
+  auto id2 = unique_name("pod");
+  ASSERT_TRUE(c.call("sandbox.setup", setup_params(id2, s2.pid())).result);
+  r = c.call("sandbox.setup", setup_params(unique_name("pod"), s3.pid()));
+  EXPECT_EQ(error_code(r), rpc::kPermissionDenied) << describe(r);
+  EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", id1}}).result);
+  EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", id2}}).result);
+}
+
+// ------------------------------------------------------------ bad input
+
+TEST_F(DaemonTest, BadInputGetsAnErrorAndOthersKeepBeingServed) {
+  auto good = daemon_->connect();
+  {
+    auto c = daemon_->connect();
+    c.send_raw("this is not json\n");
+    auto line = c.read_line(5s);
+    ASSERT_TRUE(line);
+    EXPECT_EQ(rpc::parse_response(*line).error->code, rpc::kParseError);
+    c.send_raw("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"sandbox.get\",\"params\":{\"id\":42}}\n");
+    line = c.read_line(5s);
+    ASSERT_TRUE(line);
+    EXPECT_EQ(rpc::parse_response(*line).error->code, rpc::kInvalidParams);
+    c.send_raw("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"no.such.method\"}\n");
+    line = c.read_line(5s);
+    ASSERT_TRUE(line);
+    EXPECT_EQ(rpc::parse_response(*line).error->code, rpc::kMethodNotFound);
+    // Same connection still serves valid requests, replies in order.
+    c.send_raw(rpc::serialize_request(3, "status", {}) + rpc::serialize_request(4, "runtime.info", {}));
+    auto a = rpc::parse_response(*c.read_line(5s));
+    auto b = rpc::parse_response(*c.read_line(5s));
+    EXPECT_EQ(a.id.as_int64(), 3);
+    EXPECT_EQ(b.id.as_int64(), 4);
+  }
+  {  // a 2 MiB line: error reply, then the daemon closes
+    auto c = daemon_->connect();
+    std::string huge = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\",\"params\":{\"x\":\"" +
+                       std::string(2 << 20, 'a') + "\"}}\n";
+    std::thread writer([&] {
+      try {
+        c.send_raw(huge);
+      } catch (const Error&) {
+      }  // the daemon may close before it has read everything
+    });
+    auto line = c.read_line(10s);
+    writer.join();
+    ASSERT_TRUE(line);
+    EXPECT_EQ(rpc::parse_response(*line).error->code, rpc::kInvalidRequest);
+    EXPECT_TRUE(c.wait_closed(5s));
+  }
+  {  // half a line, then silence: closed after the idle timeout (3 s here)
+    auto c = daemon_->connect();
+    c.send_raw("{\"jsonrpc\":\"2.0\",");
+    EXPECT_TRUE(good.call("status").result);
+    EXPECT_TRUE(c.wait_closed(10s));
+  }
+  EXPECT_TRUE(good.call("status").result);
+}
+
+class ManyConnectionsTest : public DaemonTest {
+  DaemonOptions options() override { return DaemonOptions{.max_connections = 64}; }
+};
+
+TEST_F(ManyConnectionsTest, TwoThousandConnectionsAreRefusedPolitelyWhileOthersAreServed) {
+  auto good = daemon_->connect();
+  std::vector<Conn> conns;
+  std::size_t refused = 0, failed_connect = 0;
+  for (int i = 0; i < 2000; ++i) {
+    try {
+      conns.emplace_back(daemon_->socket());
+    } catch (const Error&) {
+      ++failed_connect;  // the listen backlog is full: also a refusal
+    }
+  }
+  for (auto& c : conns) {
+    if (c.wait_closed(0ms)) ++refused;
+  }
+  // Give the daemon time to refuse the rest of the backlog.
+  std::this_thread::sleep_for(500ms);
+  refused = 0;
+  for (auto& c : conns)
+    if (c.wait_closed(20ms)) ++refused;
+  EXPECT_GE(refused + failed_connect, 2000u - 64u);
+  auto r = good.call("status");
+  ASSERT_TRUE(r.result) << describe(r);
+  conns.clear();
+  // Slots come back once the crowd leaves.
+  std::this_thread::sleep_for(300ms);
+  auto fresh = daemon_->connect();
+  EXPECT_TRUE(fresh.call("status").result);
+}
+
+// ------------------------------------------------------------ state and failure
+
+TEST_F(DaemonTest, FailedSetupIsRolledBackWithTheOriginalError) {
+  Sandbox sandbox;
+  auto c = daemon_->connect();
+  auto id = unique_name("pod");
+  auto params = setup_params(id, sandbox.pid());
+  params["networks"] = json::array{json::string(daemon_->network()), json::string(daemon_->failing_network())};
+  auto r = c.call("sandbox.setup", params);
+  ASSERT_TRUE(r.error) << describe(r);
+  EXPECT_EQ(r.error->code, rpc::kPluginFailed) << describe(r);
+  EXPECT_NE(r.error->message.find("setup " + id), std::string::npos) << r.error->message;
+  ASSERT_TRUE(r.error->data.is_object());
+  EXPECT_TRUE(r.error->data.as_object().contains("cni")) << describe(r);
+  // Everything undone: both networks' IPs, the pin, the record, the cache, eth0/eth1.
+  EXPECT_TRUE(daemon_->allocated_ips(daemon_->network()).empty());
+  EXPECT_TRUE(daemon_->allocated_ips(daemon_->failing_network()).empty());
+  EXPECT_TRUE(daemon_->record_files().empty());
+  EXPECT_TRUE(daemon_->pin_files().empty());
+  std::error_code ec;
+  EXPECT_TRUE(std::filesystem::is_empty(daemon_->cache_dir() + "/results", ec) || ec);
+  auto links = sandbox.exec({"ip", "-o", "link"});
+  EXPECT_EQ(links.out.find("eth0"), std::string::npos) << links.out;
+  // The id can be used again.
+  auto again = c.call("sandbox.setup", setup_params(id, sandbox.pid()));
+  EXPECT_TRUE(again.result) << describe(again);
+  EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", id}}).result);
+}
+
+TEST_F(DaemonTest, RecordIsWrittenBeforeThePluginsAndUpdatedAfter) {
+  Sandbox sandbox;
+  auto c = daemon_->connect();
+  auto id = unique_name("pod");
+  // Watch the state dir while the setup runs: the record must appear in
+  // "setting-up" with the attachment "adding" before it becomes "ready".
+  std::atomic<bool> done{false};
+  std::vector<std::string> seen;
+  std::thread watcher([&] {
+    auto path = daemon_->state_dir() + "/sandboxes/" + id + ".json";
+    while (!done) {
+      try {
+        auto text = fs::read_file(path);
+        auto v = json::parse(text);
+        std::string state(v.at("state").as_string());
+        std::string phase = v.at("attachments").as_array().empty()
+                                ? "-"
+                                : std::string(v.at("attachments").at(0).at("phase").as_string());
+        auto s = state + "/" + phase;
+        if (seen.empty() || seen.back() != s) seen.push_back(s);
+      } catch (const std::exception&) {
+      }
+    }
+  });
+  auto r = c.call("sandbox.setup", setup_params(id, sandbox.pid()));
+  done = true;
+  watcher.join();
+  ASSERT_TRUE(r.result) << describe(r);
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.front().rfind("setting-up", 0), 0u) << testing::PrintToString(seen);
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "setting-up/adding"), seen.end()) << testing::PrintToString(seen);
+  EXPECT_EQ(seen.back(), "ready/added") << testing::PrintToString(seen);
+  auto record = json::parse(fs::read_file(daemon_->state_dir() + "/sandboxes/" + id + ".json"));
+  EXPECT_EQ(record.at("attachments").at(0).at("result"), r.result->at("attachments").at(0).at("result"));
+  EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", id}}).result);
+}
+
+TEST_F(DaemonTest, RestartServesFinishedSandboxesAndRollsBackHalfDoneOnes) {
+  Sandbox sandbox;
+  Sandbox half;
+  auto id = unique_name("pod");
+  std::vector<std::string> ips;
+  {
+    auto c = daemon_->connect();
+    auto r = c.call("sandbox.setup", setup_params(id, sandbox.pid()));
+    ASSERT_TRUE(r.result) << describe(r);
+    ips = result_ips(*r.result);
+  }
+  // A half-done setup: record "setting-up" with an attachment "adding" and a
+  // live pin, as a crash in the middle of ADD leaves it.
+  auto half_id = unique_name("half");
+  {
+    auto c = daemon_->connect();
+    auto r = c.call("sandbox.setup", setup_params(half_id, half.pid()));
+    ASSERT_TRUE(r.result) << describe(r);
+  }
+  EXPECT_EQ(daemon_->stop(/*kill9=*/true), 128 + SIGKILL);
+  auto half_path = daemon_->state_dir() + "/sandboxes/" + half_id + ".json";
+  auto record = json::parse(fs::read_file(half_path)).as_object();
+  record["state"] = "setting-up";
+  record["attachments"].as_array()[0].as_object()["phase"] = "adding";
+  record["attachments"].as_array()[0].as_object()["result"] = nullptr;
+  fs::write_file_atomic(half_path, json::serialize(record), 0600);
+  // A stale pin of ours without a record.
+  auto stale = daemon_->netns_dir() + "/sandnet-stale1";
+  ASSERT_TRUE(sh("touch " + stale).ok());
+
+  daemon_->start();
+  auto c = daemon_->connect();
+  auto got = c.call("sandbox.get", json::object{{"id", id}});
+  ASSERT_TRUE(got.result) << describe(got);
+  EXPECT_EQ(result_ips(*got.result), ips);
+  EXPECT_TRUE(c.call("sandbox.check", json::object{{"id", id}}).result);
+  EXPECT_EQ(error_code(c.call("sandbox.get", json::object{{"id", half_id}})), rpc::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(half_path));
+  EXPECT_FALSE(std::filesystem::exists(daemon_->netns_dir() + "/sandnet-" + half_id));
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_EQ(daemon_->allocated_ips(daemon_->network()).size(), 1u);
+  EXPECT_EQ(half.exec({"ip", "-o", "link"}).out.find("eth0"), std::string::npos);
+  EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", id}}).result);
+}
+
+TEST_F(DaemonTest, AutoTeardownWhenTheSandboxProcessExits) {
+  auto sandbox = std::make_unique<Sandbox>();
+  auto c = daemon_->connect();
+  auto id = unique_name("pod");
+  ASSERT_TRUE(c.call("sandbox.setup", setup_params(id, sandbox->pid())).result);
+  ASSERT_EQ(daemon_->allocated_ips(daemon_->network()).size(), 1u);
+  sandbox->kill();
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline && !daemon_->record_files().empty())
+    std::this_thread::sleep_for(100ms);
+  EXPECT_TRUE(daemon_->record_files().empty());
+  EXPECT_TRUE(daemon_->pin_files().empty());
+  EXPECT_TRUE(daemon_->allocated_ips(daemon_->network()).empty());
+  EXPECT_EQ(error_code(c.call("sandbox.get", json::object{{"id", id}})), rpc::kNotFound);
+}
+
+TEST_F(DaemonTest, OperationsOnOneSandboxAreSerialisedOthersRunInParallel) {
+  constexpr int kSandboxes = 4;
+  std::vector<std::unique_ptr<Sandbox>> boxes;
+  for (int i = 0; i < kSandboxes; ++i) boxes.push_back(std::make_unique<Sandbox>());
+  // Same id from two connections at once: exactly one setup wins, the other
+  // sees already-exists (never two half-setups of one id).
+  auto id = unique_name("pod");
+  auto same = [&](int box) {
+    auto c = daemon_->connect();
+    return c.call("sandbox.setup", setup_params(id, boxes[box]->pid()));
+  };
+  auto a = std::async(std::launch::async, same, 0);
+  auto b = std::async(std::launch::async, same, 1);
+  auto ra = a.get(), rb = b.get();
+  EXPECT_EQ(int(bool(ra.result)) + int(bool(rb.result)), 1) << describe(ra) << " / " << describe(rb);
+  EXPECT_EQ(error_code(ra.result ? rb : ra), rpc::kAlreadyExists);
+
+  // Different ids in parallel all succeed.
+  std::vector<std::string> ids;
+  std::vector<std::future<rpc::Response>> futures;
+  for (int i = 2; i < kSandboxes; ++i) {
+    ids.push_back(unique_name("pod"));
+    futures.push_back(std::async(std::launch::async, [&, i, pid = boxes[i]->pid(), id = ids.back()] {
+      auto c = daemon_->connect();
+      return c.call("sandbox.setup", setup_params(id, pid));
+    }));
+  }
+  for (auto& f : futures) {
+    auto r = f.get();
+    EXPECT_TRUE(r.result) << describe(r);
+  }
+  EXPECT_EQ(daemon_->allocated_ips(daemon_->network()).size(), 1u + ids.size());
+  auto c = daemon_->connect();
+  ids.push_back(id);
+  for (const auto& i : ids) EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", i}}).result);
+  EXPECT_TRUE(daemon_->allocated_ips(daemon_->network()).empty());
+}
+
+TEST_F(DaemonTest, StatusGcAndSigtermLeaveNetworksInPlace) {
+  Sandbox sandbox;
+  auto c = daemon_->connect();
+  auto id = unique_name("pod");
+  ASSERT_TRUE(c.call("sandbox.setup", setup_params(id, sandbox.pid())).result);
+  auto status = c.call("status");
+  ASSERT_TRUE(status.result);
+  EXPECT_TRUE(status.result->at("ready").as_bool());
+  EXPECT_EQ(status.result->at("sandboxes").to_number<int>(), 1);
+  auto gc = c.call("gc");
+  ASSERT_TRUE(gc.result) << describe(gc);
+  EXPECT_TRUE(gc.result->at("removed").as_array().empty()) << describe(gc);
+  EXPECT_EQ(daemon_->allocated_ips(daemon_->network()).size(), 1u);
+  EXPECT_EQ(daemon_->stop(), 0);
+  EXPECT_TRUE(sandbox.exec({"ip", "link", "show", "eth0"}).ok());
+  EXPECT_EQ(daemon_->record_files().size(), 1u);
+  daemon_->start();
+}
+
+}  // namespace
+}  // namespace sandnet::test
