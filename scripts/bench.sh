@@ -11,6 +11,6 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 2
 fi
 cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSANDNET_SANITIZE=OFF >/dev/null
-cmake --build "$build" -j"${JOBS:-2}" --target bench_daemon bench_trivial_plugin sandnetd >/dev/null
+cmake --build "$build" -j"${JOBS:-2}" --target bench_daemon sncni-passthrough sandnetd >/dev/null
 echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores; command: scripts/bench.sh $*"
 exec "$build/bench/bench_daemon" "$@"
