@@ -15,6 +15,7 @@
 
 #include "sandnet/common/error.hpp"
 #include "support/process.hpp"
+#include "support/sandbox.hpp"
 
 extern char** environ;
 
