@@ -13,10 +13,6 @@
 #include "sandnet/common/unique_fd.hpp"
 #include "sandnet/common/validate.hpp"
 
-#ifdef SANDNET_HAVE_CNITOOL
-#include "cnitool.hpp"
-#endif
-
 namespace sandnet::ctl {
 namespace json = boost::json;
 
@@ -266,7 +262,7 @@ std::string subject(const Invocation& inv) {
 
 }  // namespace
 
-int run(const Invocation& inv, std::ostream& out, std::ostream& err) {
+int run(const Invocation& inv, std::ostream& out, std::ostream& err, const CniRunner& cni) {
   switch (inv.command) {
     case Command::help:
       out << usage();
@@ -275,12 +271,11 @@ int run(const Invocation& inv, std::ostream& out, std::ostream& err) {
       out << "sandnetctl " << SANDNET_VERSION << "\n";
       return 0;
     case Command::cni:
-#ifdef SANDNET_HAVE_CNITOOL
-      return run_cni(inv.cni_args);
-#else
-      err << "sandnetctl: cni: this build has no CNI runtime\n";
-      return 1;
-#endif
+      if (!cni) {
+        err << "sandnetctl: cni: this build has no CNI runtime\n";
+        return 1;
+      }
+      return cni(inv.cni_args);
     default:
       break;
   }
@@ -359,7 +354,7 @@ int run(const Invocation& inv, std::ostream& out, std::ostream& err) {
   }
 }
 
-int main_entry(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int main_entry(const std::vector<std::string>& args, std::ostream& out, std::ostream& err, const CniRunner& cni) {
   Invocation inv;
   try {
     inv = parse_command_line(args);
@@ -369,7 +364,7 @@ int main_entry(const std::vector<std::string>& args, std::ostream& out, std::ost
     err << "sandnetctl: " << (e.context().empty() ? std::string(e.what()) : e.context()) << "\n\n" << usage();
     return 2;
   }
-  return run(inv, out, err);
+  return run(inv, out, err, cni);
 }
 
 }  // namespace sandnet::ctl

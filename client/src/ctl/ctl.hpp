@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -47,11 +48,16 @@ Invocation parse_command_line(const std::vector<std::string>& args);
 
 std::string usage();
 
+// The `cni` mode (sandnet::ctl::run_cni, in the program that links the CNI
+// runtime); empty when the build has none.
+using CniRunner = std::function<int(const std::vector<std::string>&)>;
+
 // Runs a parsed command; prints the result to out and a one-line reason to
-// err. Returns the exit status: 0 ok, 1 failed.
-int run(const Invocation& invocation, std::ostream& out, std::ostream& err);
+// err. Returns the exit status: 0 ok, 1 failed (2 from the cni mode's usage).
+int run(const Invocation& invocation, std::ostream& out, std::ostream& err, const CniRunner& cni = {});
 
 // The whole program: parse, run, exit status (2 for bad usage).
-int main_entry(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int main_entry(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+               const CniRunner& cni = {});
 
 }  // namespace sandnet::ctl

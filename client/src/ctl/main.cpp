@@ -3,7 +3,15 @@
 
 #include "ctl/ctl.hpp"
 
+#ifdef SANDNET_HAVE_CNITOOL
+#include "cnitool.hpp"
+#endif
+
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  return sandnet::ctl::main_entry(args, std::cout, std::cerr);
+  sandnet::ctl::CniRunner cni;
+#ifdef SANDNET_HAVE_CNITOOL
+  cni = sandnet::ctl::run_cni;
+#endif
+  return sandnet::ctl::main_entry(args, std::cout, std::cerr, cni);
 }

@@ -187,3 +187,22 @@ TEST(CtlRun, JsonTableAndFailures) {
 
 }  // namespace
 }  // namespace sandnet::test
+
+namespace sandnet::test {
+namespace {
+
+TEST(CtlRun, CniModeHandsEverythingAfterCniToTheRunner) {
+  std::ostringstream out, err;
+  std::vector<std::string> seen;
+  auto runner = [&](const std::vector<std::string>& args) {
+    seen = args;
+    return 7;
+  };
+  EXPECT_EQ(ctl::main_entry({"cni", "del", "net1", "/run/netns/x"}, out, err, runner), 7);
+  EXPECT_EQ(seen, (std::vector<std::string>{"del", "net1", "/run/netns/x"}));
+  EXPECT_EQ(ctl::main_entry({"cni", "add"}, out, err), 1);
+  EXPECT_NE(err.str().find("no CNI runtime"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sandnet::test
