@@ -30,36 +30,45 @@ const std::map<std::string, Method, std::less<>>& methods() {
       {method::kSetup,
        [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd> fds) -> asio::awaitable<json::value> {
          auto params = json::value_to<protocol::SetupParams>(json::value(r.params));
-         co_return json::value_from(co_await s.setup(c, std::move(params), std::move(fds)));
+         auto out = co_await s.setup(c, std::move(params), std::move(fds));
+         co_return json::value_from(out);
        }},
       {method::kTeardown,
        [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
-         co_return json::value_from(co_await s.teardown(c, id_param(r)));
+         auto id = id_param(r);
+         auto out = co_await s.teardown(c, id);
+         co_return json::value_from(out);
        }},
       {method::kCheck,
        [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
-         co_return co_await s.check(c, id_param(r));
+         auto id = id_param(r);
+         co_return co_await s.check(c, id);
        }},
       {method::kGet,
        [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
-         co_return json::value_from(co_await s.get(c, id_param(r)));
+         auto id = id_param(r);
+         auto out = co_await s.get(c, id);
+         co_return json::value_from(out);
        }},
       {method::kList,
        [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
          no_params(r);
          json::object out;
-         out["sandboxes"] = json::value_from(co_await s.list(c));
+         auto sandboxes = co_await s.list(c);
+         out["sandboxes"] = json::value_from(sandboxes);
          co_return out;
        }},
       {method::kInspect,
        [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
-         co_return co_await s.inspect(c, id_param(r));
+         auto id = id_param(r);
+         co_return co_await s.inspect(c, id);
        }},
       {method::kNetworksList,
        [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
          no_params(r);
          json::object out;
-         out["networks"] = json::value_from(co_await s.networks(c));
+         auto networks = co_await s.networks(c);
+         out["networks"] = json::value_from(networks);
          co_return out;
        }},
       {method::kRuntimeInfo,

@@ -46,6 +46,10 @@ std::string error_line(const json::value& id, int code, std::string message) {
   return rpc::serialize_error(id, rpc::ErrorObject{code, std::move(message), nullptr});
 }
 
+std::string too_long(std::size_t limit) {
+  return error_line(nullptr, rpc::kInvalidRequest, "request line longer than " + std::to_string(limit) + " bytes");
+}
+
 bool is_blank(std::string_view line) {
   return line.find_first_not_of(" \t\r") == std::string_view::npos;
 }
@@ -111,8 +115,8 @@ asio::awaitable<void> session(std::shared_ptr<Server::State> st, stream_protocol
       auto fds = std::move(pending_fds);
       pending_fds.clear();
       if (line.size() > st->options.max_line_bytes) {
-        co_await send(error_line(nullptr, rpc::kInvalidRequest,
-                                 "request line longer than " + std::to_string(st->options.max_line_bytes) + " bytes"));
+        std::string reply = too_long(st->options.max_line_bytes);
+        co_await send(reply);
         co_return;
       }
       if (is_blank(line)) continue;
@@ -122,8 +126,8 @@ asio::awaitable<void> session(std::shared_ptr<Server::State> st, stream_protocol
     }
     if (eof || st->stopping) co_return;
     if (buffer.size() > st->options.max_line_bytes) {
-      co_await send(error_line(nullptr, rpc::kInvalidRequest,
-                               "request line longer than " + std::to_string(st->options.max_line_bytes) + " bytes"));
+      std::string reply = too_long(st->options.max_line_bytes);
+      co_await send(reply);
       co_return;
     }
 
@@ -140,7 +144,8 @@ asio::awaitable<void> session(std::shared_ptr<Server::State> st, stream_protocol
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) continue;
       if (errno == EMSGSIZE) {
-        co_await send(error_line(nullptr, rpc::kInvalidRequest, "too many file descriptors in one message"));
+        std::string reply = error_line(nullptr, rpc::kInvalidRequest, "too many file descriptors in one message");
+        co_await send(reply);
       }
       co_return;
     }

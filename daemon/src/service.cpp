@@ -8,6 +8,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <fstream>
@@ -39,21 +41,45 @@ namespace {
 constexpr std::size_t kBlockingThreads = 4;
 
 // Runs f() on pool and resumes the caller on its own executor with the result
-// (or the exception f threw).
+// (or the exception f threw). Deliberately not a coroutine (and no co_spawn'ed
+// lambda): g++ 12 destroys captured temporaries of coroutine lambdas twice.
 template <class F>
 auto offload(asio::thread_pool& pool, F f) -> asio::awaitable<std::invoke_result_t<F&>> {
   using R = std::invoke_result_t<F&>;
-  return asio::co_spawn(
-      pool,
-      [f = std::move(f)]() mutable -> asio::awaitable<R> {
-        if constexpr (std::is_void_v<R>) {
-          f();
-          co_return;
-        } else {
-          co_return f();
-        }
-      },
-      asio::use_awaitable);
+  if constexpr (std::is_void_v<R>) {
+    return asio::async_initiate<decltype(asio::use_awaitable), void(std::exception_ptr)>(
+        [&pool](auto handler, F fn) {
+          asio::post(pool, [handler = std::move(handler), fn = std::move(fn)]() mutable {
+            std::exception_ptr error;
+            try {
+              fn();
+            } catch (...) {
+              error = std::current_exception();
+            }
+            auto ex = asio::get_associated_executor(handler);
+            asio::dispatch(ex, [handler = std::move(handler), error]() mutable { std::move(handler)(error); });
+          });
+        },
+        asio::use_awaitable, std::move(f));
+  } else {
+    return asio::async_initiate<decltype(asio::use_awaitable), void(std::exception_ptr, R)>(
+        [&pool](auto handler, F fn) {
+          asio::post(pool, [handler = std::move(handler), fn = std::move(fn)]() mutable {
+            std::exception_ptr error;
+            R value{};
+            try {
+              value = fn();
+            } catch (...) {
+              error = std::current_exception();
+            }
+            auto ex = asio::get_associated_executor(handler);
+            asio::dispatch(ex, [handler = std::move(handler), error, value = std::move(value)]() mutable {
+              std::move(handler)(error, std::move(value));
+            });
+          });
+        },
+        asio::use_awaitable, std::move(f));
+  }
 }
 
 // Counts a request as in flight for status.
@@ -281,13 +307,15 @@ std::size_t SandboxService::owned_by(uid_t uid) const {
 
 asio::awaitable<std::optional<SandboxRecord>> SandboxService::load_record(std::string_view id) {
   std::string key(id);
-  co_return co_await offload(pool_, [this, key] { return store_.load(key); });
+  auto work1 = [this, key] { return store_.load(key); };
+  co_return co_await offload(pool_, std::move(work1));
 }
 
 asio::awaitable<void> SandboxService::save_record(SandboxRecord& record) {
   record.updated_unix = now_unix();
   SandboxRecord copy = record;
-  co_await offload(pool_, [this, copy = std::move(copy)] { store_.save(copy); });
+  auto work2 = [this, copy = std::move(copy)] { store_.save(copy); };
+  co_await offload(pool_, std::move(work2));
 }
 
 // ---------------------------------------------------------------- setup
@@ -311,12 +339,13 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
 
   try {
     if (owners_.count(p.id)) throw_error(errc::already_exists, "sandbox " + p.id + " already exists");
-    auto catalog = co_await offload(pool_, [config] { return load_catalog(*config); });
+    auto work3 = [config] { return load_catalog(*config); };
+    auto catalog = co_await offload(pool_, std::move(work3));
     auto plan = plan_setup(p, catalog);
 
     unique_fd passed_fd = fds.empty() ? unique_fd() : std::move(fds.front());
     // optional: awaitable results must be default-constructible.
-    auto opened_or = co_await offload(pool_, [ref = p.ref, pid = p.pid, fd = std::move(passed_fd)]() mutable {
+    auto work4 = [ref = p.ref, pid = p.pid, fd = std::move(passed_fd)]() mutable {
       std::optional<OpenedNetns> result;
       auto& o = result.emplace(OpenedNetns{[&] {
                       switch (ref) {
@@ -332,7 +361,8 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
       if (ref == protocol::SandboxRef::pid) o.pid = pid;
       else if (o.handle.pidfd() >= 0) o.pid = pid_of_pidfd(o.handle.pidfd());
       return result;
-    });
+    };
+    auto opened_or = co_await offload(pool_, std::move(work4));
     auto& opened = *opened_or;
 
     authorize_setup(*config, caller, opened.facts, SetupAsk{plan.networks, p.capabilities, owned_by(caller.uid)});
@@ -359,9 +389,10 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
     co_await save_record(record);
     record_written = true;
 
-    co_await offload(pool_, [&handle = opened.handle, dir = config->netns_dir, name = pin_name_for(p.id)] {
+    auto work5 = [&handle = opened.handle, dir = config->netns_dir, name = pin_name_for(p.id)] {
       netns::pin(handle, dir, name);
-    });
+    };
+    co_await offload(pool_, std::move(work5));
 
     for (std::size_t i = 0; i < plan.networks.size(); ++i) {
       record.attachments.push_back(AttachmentRecord{plan.networks[i], plan.ifnames[i], AttachmentPhase::adding, nullptr, {}});
@@ -369,7 +400,8 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
       attempted = i + 1;
       auto& att = record.attachments.back();
       const auto* list = catalog.find(att.network);
-      auto result = co_await runtime->add(*list, runtime_conf(record, att));
+      auto conf = runtime_conf(record, att);
+      auto result = co_await runtime->add(*list, conf);
       att.phase = AttachmentPhase::added;
       att.result = std::move(result);
       co_await save_record(record);
@@ -395,7 +427,8 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
     auto errors = co_await remove_attachments(record);
     if (errors.empty()) {
       try {
-        co_await offload(pool_, [this, id = p.id] { store_.remove(id); });
+        auto work6 = [this, id = p.id] { store_.remove(id); };
+        co_await offload(pool_, std::move(work6));
         owners_.erase(p.id);
         reserved = false;
       } catch (const std::exception& e) {
@@ -428,7 +461,8 @@ asio::awaitable<std::vector<std::string>> SandboxService::remove_attachments(con
   auto runtime = runtime_;
   std::optional<Catalog> catalog;
   try {
-    catalog = co_await offload(pool_, [config] { return load_catalog(*config); });
+    auto work7 = [config] { return load_catalog(*config); };
+    catalog = co_await offload(pool_, std::move(work7));
   } catch (const std::exception& e) {
     errors.emplace_back(std::string("load networks: ") + e.what());
     catalog.emplace();
@@ -436,14 +470,17 @@ asio::awaitable<std::vector<std::string>> SandboxService::remove_attachments(con
   for (auto it = record.attachments.rbegin(); it != record.attachments.rend(); ++it) {
     const auto& att = *it;
     try {
-      auto list = co_await offload(pool_, [&] { return list_for_del(*catalog, *config, att, record.id); });
-      co_await runtime->del(list, runtime_conf(record, att));
+      auto work8 = [&] { return list_for_del(*catalog, *config, att, record.id); };
+      auto list = co_await offload(pool_, std::move(work8));
+      auto conf = runtime_conf(record, att);
+      co_await runtime->del(list, conf);
     } catch (const std::exception& e) {
       errors.push_back("DEL " + att.network + " " + att.ifname + ": " + e.what());
     }
   }
   try {
-    co_await offload(pool_, [dir = config->netns_dir, name = pin_name_for(record.id)] { netns::unpin(dir, name); });
+    auto work9 = [dir = config->netns_dir, name = pin_name_for(record.id)] { netns::unpin(dir, name); };
+    co_await offload(pool_, std::move(work9));
   } catch (const std::exception& e) {
     errors.push_back(std::string("unpin: ") + e.what());
   }
@@ -459,7 +496,8 @@ asio::awaitable<protocol::TeardownResult> SandboxService::teardown(const Caller&
   auto record = co_await load_record(id);
   if (!record) co_return protocol::TeardownResult{id, false, {}};
   authorize_access(caller, record->owner_uid, id);
-  co_return co_await teardown_locked(std::move(*record), "requested by uid " + std::to_string(caller.uid));
+  std::string why = "requested by uid " + std::to_string(caller.uid);
+  co_return co_await teardown_locked(std::move(*record), std::move(why));
 }
 
 asio::awaitable<protocol::TeardownResult> SandboxService::teardown_locked(SandboxRecord record, std::string why) {
@@ -474,7 +512,8 @@ asio::awaitable<protocol::TeardownResult> SandboxService::teardown_locked(Sandbo
   auto errors = co_await remove_attachments(record);
   result.errors.insert(result.errors.end(), errors.begin(), errors.end());
   try {
-    co_await offload(pool_, [this, id = record.id] { store_.remove(id); });
+    auto work10 = [this, id = record.id] { store_.remove(id); };
+    co_await offload(pool_, std::move(work10));
   } catch (const std::exception& e) {
     result.errors.push_back(std::string("remove record: ") + e.what());
   }
@@ -502,12 +541,15 @@ asio::awaitable<json::object> SandboxService::check(const Caller& caller, std::s
   auto runtime = runtime_;
   std::optional<Error> failure;
   try {
-    co_await offload(pool_, [path = record->pin_path] { netns::open_pin(path); });
-    auto catalog = co_await offload(pool_, [config] { return load_catalog(*config); });
+    auto work11 = [path = record->pin_path] { netns::open_pin(path); };
+    co_await offload(pool_, std::move(work11));
+    auto work12 = [config] { return load_catalog(*config); };
+    auto catalog = co_await offload(pool_, std::move(work12));
     for (const auto& att : record->attachments) {
       auto list = list_for_del(catalog, *config, att, id);
       try {
-        co_await runtime->check(list, runtime_conf(*record, att));
+        auto conf = runtime_conf(*record, att);
+        co_await runtime->check(list, conf);
       } catch (Error& e) {
         e.add_context(att.network);
         throw;
@@ -532,7 +574,8 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::get(const Caller& caller,
 }
 
 asio::awaitable<std::vector<protocol::SandboxInfo>> SandboxService::list(const Caller& caller) {
-  auto loaded = co_await offload(pool_, [this] { return store_.load_all(); });
+  auto work13 = [this] { return store_.load_all(); };
+  auto loaded = co_await offload(pool_, std::move(work13));
   std::vector<protocol::SandboxInfo> out;
   for (const auto& r : loaded.records)
     if (caller.is_root() || r.owner_uid == caller.uid) out.push_back(to_info(r));
@@ -545,18 +588,20 @@ asio::awaitable<json::object> SandboxService::inspect(const Caller& caller, std:
   auto record = co_await load_record(id);
   if (!record) throw_error(errc::not_found, context + ": no such sandbox");
   authorize_access(caller, record->owner_uid, id);
-  auto snapshot = co_await offload(pool_, [path = record->pin_path, context] {
+  auto work14 = [path = record->pin_path, context] {
     return with_context(context, [&] {
       auto fd = netns::open_pin(path);
       return netns::inspect(fd.get());
     });
-  });
+  };
+  auto snapshot = co_await offload(pool_, std::move(work14));
   co_return snapshot_to_json(snapshot);
 }
 
 asio::awaitable<std::vector<protocol::NetworkInfo>> SandboxService::networks(const Caller& caller) {
   auto config = config_;
-  auto catalog = co_await offload(pool_, [config] { return load_catalog(*config); });
+  auto work15 = [config] { return load_catalog(*config); };
+  auto catalog = co_await offload(pool_, std::move(work15));
   std::vector<std::string> names;
   for (const auto& l : catalog.lists) names.push_back(l.name);
   auto allowed = filter_networks(*config, caller, names);
@@ -595,7 +640,8 @@ asio::awaitable<json::object> SandboxService::status(const Caller&) {
   json::array networks;
   std::optional<Catalog> catalog;
   try {
-    catalog = co_await offload(pool_, [config] { return load_catalog(*config); });
+    auto work16 = [config] { return load_catalog(*config); };
+    catalog = co_await offload(pool_, std::move(work16));
   } catch (const std::exception& e) {
     networks.push_back(json::object{{"name", config->cni.conf_dir.string()}, {"ok", false}, {"error", e.what()}});
   }
@@ -627,9 +673,11 @@ asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
   auto config = config_;
   auto runtime = runtime_;
   json::array removed, errors;
-  auto loaded = co_await offload(pool_, [this] { return store_.load_all(); });
+  auto work17 = [this] { return store_.load_all(); };
+  auto loaded = co_await offload(pool_, std::move(work17));
   for (const auto& err : loaded.errors) errors.emplace_back(err);
-  auto pins = co_await offload(pool_, [dir = config->netns_dir] { return netns::list_pins(dir); });
+  auto work18 = [dir = config->netns_dir] { return netns::list_pins(dir); };
+  auto pins = co_await offload(pool_, std::move(work18));
 
   // Records whose setup never finished or whose pin has gone: finish them.
   for (auto& record : loaded.records) {
@@ -639,7 +687,8 @@ asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
     });
     if (record.state == SandboxState::ready && pin_live) continue;
     auto guard = co_await locks_.lock(record.id);
-    auto result = co_await teardown_locked(record, "gc: " + std::string(pin_live ? to_string(record.state) : "pin gone"));
+    std::string why = "gc: " + std::string(pin_live ? to_string(record.state) : "pin gone");
+    auto result = co_await teardown_locked(record, std::move(why));
     removed.emplace_back(record.id);
     for (const auto& e : result.errors) errors.emplace_back(record.id + ": " + e);
   }
@@ -649,7 +698,8 @@ asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
     std::string id = pin.name.substr(kPinPrefix.size());
     if (owners_.count(id) || locks_.is_locked(id)) continue;
     try {
-      co_await offload(pool_, [dir = config->netns_dir, name = pin.name] { netns::unpin(dir, name); });
+      auto work19 = [dir = config->netns_dir, name = pin.name] { netns::unpin(dir, name); };
+      co_await offload(pool_, std::move(work19));
       removed.emplace_back(id);
     } catch (const std::exception& e) {
       errors.emplace_back("unpin " + pin.name + ": " + e.what());
@@ -657,12 +707,14 @@ asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
   }
   // CNI GC per network, keeping every attachment of a sandbox we know
   // (including setups in flight, which reserve their id before any ADD).
-  auto catalog = co_await offload(pool_, [config] { return load_catalog(*config); });
+  auto work20 = [config] { return load_catalog(*config); };
+  auto catalog = co_await offload(pool_, std::move(work20));
   for (const auto& list : catalog.lists) {
     try {
-      auto cached = co_await offload(pool_, [config, name = list.name] {
+      auto work21 = [config, name = list.name] {
         return cni::ResultCache(config->cni.cache_dir).list(name);
-      });
+      };
+      auto cached = co_await offload(pool_, std::move(work21));
       std::vector<cni::GcAttachment> valid;
       for (const auto& c : cached)
         if (owners_.count(c.container_id)) valid.push_back(cni::GcAttachment{c.container_id, c.ifname});
@@ -677,12 +729,14 @@ asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
 asio::awaitable<std::vector<std::string>> SandboxService::recover() {
   std::vector<std::string> problems;
   auto config = config_;
-  auto loaded = co_await offload(pool_, [this] { return store_.load_all(); });
+  auto work22 = [this] { return store_.load_all(); };
+  auto loaded = co_await offload(pool_, std::move(work22));
   problems.insert(problems.end(), loaded.errors.begin(), loaded.errors.end());
-  auto pins = co_await offload(pool_, [dir = config->netns_dir] {
+  auto work23 = [dir = config->netns_dir] {
     netns::ensure_shared_pin_dir(dir);
     return netns::list_pins(dir);
-  });
+  };
+  auto pins = co_await offload(pool_, std::move(work23));
   for (const auto& r : loaded.records) owners_.emplace(r.id, r.owner_uid);
 
   std::size_t served = 0, finished = 0;
@@ -705,7 +759,7 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
     // A PID from before the restart may have been reused: watch it only if
     // that process is still in the pinned network namespace.
     try {
-      auto watch_fd = co_await offload(pool_, [pid = *record.pid, inode = record.netns_inode,
+      auto work24 = [pid = *record.pid, inode = record.netns_inode,
                                                device = record.netns_device]() -> unique_fd {
         unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
         if (!pidfd) return unique_fd();
@@ -713,7 +767,8 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
         auto facts = netns::NetnsHandle::from_pidfd(std::move(pidfd)).facts();
         if (facts.inode != inode || facts.device != device) return unique_fd();
         return watch;
-      });
+      };
+      auto watch_fd = co_await offload(pool_, std::move(work24));
       if (watch_fd)
         start_watch(record.id, std::move(watch_fd));
       else
@@ -726,7 +781,8 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
   for (const auto& pin : pins) {
     if (!pin.name.starts_with(kPinPrefix) || owners_.count(pin.name.substr(kPinPrefix.size()))) continue;
     try {
-      co_await offload(pool_, [dir = config->netns_dir, name = pin.name] { netns::unpin(dir, name); });
+      auto work25 = [dir = config->netns_dir, name = pin.name] { netns::unpin(dir, name); };
+      co_await offload(pool_, std::move(work25));
       spdlog::info("recovery: removed stale pin {}", pin.path.string());
     } catch (const std::exception& e) {
       problems.push_back("unpin " + pin.name + ": " + e.what());
@@ -741,7 +797,7 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
 void SandboxService::start_watch(const std::string& id, unique_fd pidfd) {
   auto descriptor = std::make_shared<asio::posix::stream_descriptor>(io_, pidfd.release());
   watches_[id] = descriptor;
-  asio::co_spawn(io_, watch_process(id, descriptor), asio::detached);
+  asio::co_spawn(io_, watch_process(id, std::move(descriptor)), asio::detached);
 }
 
 void SandboxService::stop_watch(const std::string& id) {
@@ -765,7 +821,8 @@ asio::awaitable<void> SandboxService::watch_process(std::string id,
     auto guard = co_await locks_.lock(id);
     auto record = co_await load_record(id);
     if (!record) co_return;
-    co_await teardown_locked(std::move(*record), "sandbox process exited");
+    std::string why = "sandbox process exited";
+    co_await teardown_locked(std::move(*record), std::move(why));
   } catch (const std::exception& e) {
     spdlog::error("auto-teardown {}: {}", id, e.what());
   }
