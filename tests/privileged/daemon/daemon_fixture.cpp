@@ -211,6 +211,10 @@ int TestDaemon::stop(bool kill9) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+void TestDaemon::signal(int signo) const {
+  if (pid_ > 0) ::kill(pid_, signo);
+}
+
 TestDaemon::~TestDaemon() {
   // Tear down every sandbox through the daemon (DEL while pins are live),
   // then remove whatever is left by hand.

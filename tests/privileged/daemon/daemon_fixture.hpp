@@ -68,6 +68,9 @@ class TestDaemon {
   // (or 128+signal).
   int stop(bool kill9 = false);
   bool running() const { return pid_ > 0; }
+  // Sends a signal to the running daemon (SIGHUP: reload).
+  void signal(int signo) const;
+  const std::string& config_path() const { return config_path_; }
 
   const std::string& socket() const { return socket_; }
   const std::string& network() const { return network_; }          // bridge + host-local

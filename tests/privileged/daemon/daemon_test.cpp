@@ -6,6 +6,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -542,6 +544,34 @@ TEST_F(DaemonTest, StatusGcAndSigtermLeaveNetworksInPlace) {
   EXPECT_TRUE(sandbox.exec({"ip", "link", "show", "eth0"}).ok());
   EXPECT_EQ(daemon_->record_files().size(), 1u);
   daemon_->start();
+}
+
+TEST_F(DaemonTest, SighupWithABadConfigKeepsTheOldOneAndAGoodOneApplies) {
+  auto good_config = fs::read_file(daemon_->config_path());
+  fs::write_file_atomic(daemon_->config_path(), "{\"cni\": {\"pluginTimout\": 3}}", 0644);
+  daemon_->signal(SIGHUP);
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline && daemon_->log().find("reload failed") == std::string::npos)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_NE(daemon_->log().find("pluginTimout"), std::string::npos) << daemon_->log();
+  // Still the old policy: the test user may use the test network.
+  auto nets = daemon_->connect(kTestUid, kTestUid).call("networks.list");
+  ASSERT_TRUE(nets.result) << describe(nets);
+  EXPECT_EQ(nets.result->at("networks").as_array().size(), 1u);
+
+  // A good file with the test user's rule removed applies at once.
+  auto config = json::parse(good_config).as_object();
+  config["policy"] = json::array{};
+  fs::write_file_atomic(daemon_->config_path(), json::serialize(config), 0644);
+  daemon_->signal(SIGHUP);
+  deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline &&
+         daemon_->log().find("reloaded configuration") == std::string::npos)
+    std::this_thread::sleep_for(50ms);
+  nets = daemon_->connect(kTestUid, kTestUid).call("networks.list");
+  ASSERT_TRUE(nets.result) << describe(nets);
+  EXPECT_TRUE(nets.result->at("networks").as_array().empty());
+  fs::write_file_atomic(daemon_->config_path(), good_config, 0644);
 }
 
 }  // namespace
