@@ -70,7 +70,8 @@ ctl list
 echo "== sandnetctl inspect demo"
 ctl inspect demo
 echo "== inside the sandbox: its own view, and the gateway answers"
-nsenter -t "$sandbox_pid" -U -n -m sh -c 'ip -br addr; ping -c 1 -W 2 10.89.0.1 >/dev/null && echo "ping 10.89.0.1: ok"'
+# busybox's ping: the host's ping carries file capabilities that a user namespace cannot use.
+nsenter -t "$sandbox_pid" -U -n -m sh -c 'ip -br addr; busybox ping -c 1 -W 2 10.89.0.1 >/dev/null && echo "ping 10.89.0.1: ok"'
 
 if $once; then
   exit 0
