@@ -139,7 +139,9 @@ void ResultCache::write(const CachedAttachment& entry) const {
   const auto path = path_for(entry.network_name, entry.container_id, entry.ifname);
   with_context("write cache " + path.string(), [&] {
     fs::ensure_directory(path.parent_path(), 0700);
-    fs::write_file_atomic(path, serialize(entry), 0600);
+    // Not fsync'd, like libcni's: the entry describes an attachment that a
+    // machine crash takes with it, and DEL works without the entry anyway.
+    fs::write_file_atomic(path, serialize(entry), 0600, fs::Durability::atomic_only);
   });
 }
 

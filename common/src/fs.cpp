@@ -53,7 +53,9 @@ std::string random_suffix() {
 
 }  // namespace
 
-void write_file_atomic(const std::filesystem::path& path, std::string_view data, mode_t mode) {
+void write_file_atomic(const std::filesystem::path& path, std::string_view data, mode_t mode,
+                       Durability durability) {
+  const bool sync = durability == Durability::synced;
   auto dir = path.parent_path();
   if (dir.empty()) dir = ".";
   std::filesystem::path tmp = dir / ("." + path.filename().string() + ".tmp-" + random_suffix());
@@ -62,13 +64,14 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view data,
   try {
     if (::fchmod(fd.get(), mode) != 0) throw_errno("chmod " + tmp.string());
     write_all(fd.get(), data, tmp.string());
-    if (::fsync(fd.get()) != 0) throw_errno("fsync " + tmp.string());
+    if (sync && ::fsync(fd.get()) != 0) throw_errno("fsync " + tmp.string());
     fd.reset();
     if (::rename(tmp.c_str(), path.c_str()) != 0) throw_errno("rename " + tmp.string() + " to " + path.string());
   } catch (...) {
     ::unlink(tmp.c_str());
     throw;
   }
+  if (!sync) return;
   unique_fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dfd) ::fsync(dfd.get());
 }

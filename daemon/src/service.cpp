@@ -244,6 +244,7 @@ SetupPlan plan_setup(const protocol::SetupParams& p, const Catalog& catalog) {
       plan.ifnames.push_back(n.ifname);
     }
   }
+  if (plan.networks.empty()) throw_error(errc::invalid_argument, "no network to attach the sandbox to");
   if (!p.ifname.empty()) {
     if (!plan.ifnames[0].empty() && plan.ifnames[0] != p.ifname)
       throw_error(errc::invalid_argument, "\"ifname\" " + p.ifname + " contradicts network " + plan.networks[0] +
@@ -311,10 +312,10 @@ asio::awaitable<std::optional<SandboxRecord>> SandboxService::load_record(std::s
   co_return co_await offload(pool_, std::move(work1));
 }
 
-asio::awaitable<void> SandboxService::save_record(SandboxRecord& record) {
+asio::awaitable<void> SandboxService::save_record(SandboxRecord& record, fs::Durability durability) {
   record.updated_unix = now_unix();
   SandboxRecord copy = record;
-  auto work2 = [this, copy = std::move(copy)] { store_.save(copy); };
+  auto work2 = [this, copy = std::move(copy), durability] { store_.save(copy, durability); };
   co_await offload(pool_, std::move(work2));
 }
 
@@ -384,9 +385,12 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
     record.capabilities = p.capabilities;
     record.labels = p.labels;
     record.created_unix = now_unix();
-    // The record exists before anything is changed on the system: a crash
-    // from here on is rolled back at the next start.
-    co_await save_record(record);
+    // Every planned attachment is in the record before anything is changed
+    // on the system: a crash from here on is rolled back at the next start
+    // (DEL of a network whose ADD never ran is harmless).
+    for (std::size_t i = 0; i < plan.networks.size(); ++i)
+      record.attachments.push_back(AttachmentRecord{plan.networks[i], plan.ifnames[i], AttachmentPhase::adding, nullptr, {}});
+    co_await save_record(record, fs::Durability::synced);
     record_written = true;
 
     auto work5 = [&handle = opened.handle, dir = config->netns_dir, name = pin_name_for(p.id)] {
@@ -394,20 +398,18 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
     };
     co_await offload(pool_, std::move(work5));
 
-    for (std::size_t i = 0; i < plan.networks.size(); ++i) {
-      record.attachments.push_back(AttachmentRecord{plan.networks[i], plan.ifnames[i], AttachmentPhase::adding, nullptr, {}});
-      co_await save_record(record);
+    for (std::size_t i = 0; i < record.attachments.size(); ++i) {
       attempted = i + 1;
-      auto& att = record.attachments.back();
+      auto& att = record.attachments[i];
       const auto* list = catalog.find(att.network);
       auto conf = runtime_conf(record, att);
       auto result = co_await runtime->add(*list, conf);
       att.phase = AttachmentPhase::added;
       att.result = std::move(result);
-      co_await save_record(record);
+      // One write per result; the last one also marks the sandbox ready.
+      if (attempted == record.attachments.size()) record.state = SandboxState::ready;
+      co_await save_record(record, fs::Durability::atomic_only);
     }
-    record.state = SandboxState::ready;
-    co_await save_record(record);
 
     if (config->auto_teardown && opened.handle.pidfd() >= 0) {
       start_watch(p.id, dup_cloexec(opened.handle.pidfd()));
@@ -439,7 +441,7 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
       // Keep the record so teardown, gc or the next start can finish the job.
       record.state = SandboxState::failed;
       try {
-        co_await save_record(record);
+        co_await save_record(record, fs::Durability::atomic_only);
       } catch (const std::exception& e) {
         errors.emplace_back(e.what());
       }
@@ -505,7 +507,7 @@ asio::awaitable<protocol::TeardownResult> SandboxService::teardown_locked(Sandbo
   protocol::TeardownResult result{record.id, true, {}};
   record.state = SandboxState::tearing_down;
   try {
-    co_await save_record(record);
+    co_await save_record(record, fs::Durability::atomic_only);
   } catch (const std::exception& e) {
     result.errors.push_back(std::string("record: ") + e.what());
   }

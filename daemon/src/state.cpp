@@ -225,10 +225,10 @@ std::filesystem::path StateStore::path_for(std::string_view id) const {
   return records_dir_ / (std::string(id) + std::string(kRecordSuffix));
 }
 
-void StateStore::save(const SandboxRecord& record) {
+void StateStore::save(const SandboxRecord& record, fs::Durability durability) {
   with_context("save sandbox " + record.id, [&] {
     auto path = path_for(record.id);
-    fs::write_file_atomic(path, json::serialize(json::value_from(record)) + "\n", kFileMode);
+    fs::write_file_atomic(path, json::serialize(json::value_from(record)) + "\n", kFileMode, durability);
   });
 }
 

@@ -4,6 +4,8 @@
 // attachment that may exist and rolls back or serves it again.
 #pragma once
 
+#include "sandnet/common/fs.hpp"
+
 #include <sys/types.h>
 
 #include <boost/json.hpp>
@@ -89,8 +91,9 @@ class StateStore {
 
   const std::filesystem::path& records_dir() const noexcept { return records_dir_; }
 
-  // Atomically writes (or replaces) the record of record.id.
-  void save(const SandboxRecord& record);
+  // Atomically writes (or replaces) the record of record.id; with
+  // Durability::synced it also survives a machine crash.
+  void save(const SandboxRecord& record, fs::Durability durability = fs::Durability::synced);
   // The record of id, or nullopt when there is none. A corrupt file throws
   // (load_all is the one that moves corrupt files aside).
   std::optional<SandboxRecord> load(std::string_view id) const;
