@@ -130,6 +130,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::filesystem::path pin_dir = std::filesystem::path(dir_template) / "pins";
+  sandnet::netns::ensure_shared_pin_dir(pin_dir);
   int exit_code = 0;
   try {
     BenchSandbox sandbox;

@@ -57,7 +57,6 @@ std::filesystem::path pin(int netns_fd, const std::filesystem::path& dir, std::s
   return with_context(what, [&] {
     validate::container_id(name);
     detail::check_is_netns(netns_fd, "namespace fd");
-    ensure_shared_pin_dir(dir);
     unique_fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!dir_fd) throw_errno("open " + dir.string());
     const std::filesystem::path path = dir / std::string(name);

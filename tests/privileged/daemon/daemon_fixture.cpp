@@ -117,6 +117,7 @@ TestDaemon::TestDaemon(DaemonOptions options) : options_(options) {
   config_path_ = root_ + "/sandnetd.json";
   network_ = unique_name("sndm");
   failing_ = network_ + "f";
+  slow_ = network_ + "s";
   bridge_ = unique_name("sndm");
   write_config();
 }
@@ -147,13 +148,24 @@ void TestDaemon::write_config() {
                                                               {"sysctl", json::object{{"net.ipv4.sndm_no_such_key", "1"}}}}}}};
     fs::write_file_atomic(conf_dir_ + "/20-" + failing_ + ".conflist", json::serialize(failing), 0644);
   }
+  // bridge, then a plugin that holds the chain for half a second (so a test
+  // can watch the record while the setup runs) and passes prevResult on.
+  fs::ensure_directory(root_ + "/bin", 0755);
+  const char* build_dir = std::getenv("SANDNET_BUILD_DIR");
+  if (!build_dir) throw_error(errc::invalid_argument, "SANDNET_BUILD_DIR is not set (run through ctest)");
+  fs::write_file_atomic(root_ + "/bin/sndm-slow",
+                        std::string("#!/bin/sh\nsleep 0.5\nexec ") + build_dir + "/tests/plugins/sncni-passthrough\n", 0755);
+  json::object slow{{"cniVersion", "1.0.0"},
+                    {"name", slow_},
+                    {"plugins", json::array{bridge_plugin(slow_), json::object{{"type", "sndm-slow"}}}}};
+  fs::write_file_atomic(conf_dir_ + "/30-" + slow_ + ".conflist", json::serialize(slow), 0644);
   json::object config{
       {"socket", socket_},
       {"socketMode", "0666"},
       {"netnsDir", netns_dir_},
       {"stateDir", state_dir_},
       {"cni", json::object{{"confDir", conf_dir_},
-                           {"binDirs", json::array{"/usr/lib/cni"}},
+                           {"binDirs", json::array{"/usr/lib/cni", json::string(root_ + "/bin")}},
                            {"cacheDir", cache_dir_},
                            {"pluginTimeoutSeconds", 20},
                            {"defaultNetworks", json::array{json::string(network_)}}}},

@@ -75,6 +75,7 @@ class TestDaemon {
   const std::string& socket() const { return socket_; }
   const std::string& network() const { return network_; }          // bridge + host-local
   const std::string& failing_network() const { return failing_; }  // bridge, then a failing plugin
+  const std::string& slow_network() const { return slow_; }        // bridge, then a 0.5 s pause
   const std::string& state_dir() const { return state_dir_; }
   const std::string& netns_dir() const { return netns_dir_; }
   const std::string& cache_dir() const { return cache_dir_; }
@@ -92,7 +93,7 @@ class TestDaemon {
   DaemonOptions options_;
   std::string root_;
   std::string socket_, state_dir_, netns_dir_, cache_dir_, conf_dir_, ipam_dir_, log_path_, config_path_;
-  std::string network_, failing_, bridge_;
+  std::string network_, failing_, slow_, bridge_;
   pid_t pid_ = -1;
 };
 

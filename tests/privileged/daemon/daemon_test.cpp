@@ -399,25 +399,29 @@ TEST_F(DaemonTest, RecordIsWrittenBeforeThePluginsAndUpdatedAfter) {
   // "setting-up" with the attachment "adding" before it becomes "ready".
   std::atomic<bool> done{false};
   std::vector<std::string> seen;
-  std::thread watcher([&] {
+  auto observe = [&] {
     auto path = daemon_->state_dir() + "/sandboxes/" + id + ".json";
-    while (!done) {
-      try {
-        auto text = fs::read_file(path);
-        auto v = json::parse(text);
-        std::string state(v.at("state").as_string());
-        std::string phase = v.at("attachments").as_array().empty()
-                                ? "-"
-                                : std::string(v.at("attachments").at(0).at("phase").as_string());
-        auto s = state + "/" + phase;
-        if (seen.empty() || seen.back() != s) seen.push_back(s);
-      } catch (const std::exception&) {
-      }
+    try {
+      auto text = fs::read_file(path);
+      auto v = json::parse(text);
+      std::string state(v.at("state").as_string());
+      std::string phase = v.at("attachments").as_array().empty()
+                              ? "-"
+                              : std::string(v.at("attachments").at(0).at("phase").as_string());
+      auto s = state + "/" + phase;
+      if (seen.empty() || seen.back() != s) seen.push_back(s);
+    } catch (const std::exception&) {
     }
+  };
+  std::thread watcher([&] {
+    while (!done) observe();
   });
-  auto r = c.call("sandbox.setup", setup_params(id, sandbox.pid()));
+  auto params = setup_params(id, sandbox.pid());
+  params["networks"] = json::array{json::string(daemon_->slow_network())};
+  auto r = c.call("sandbox.setup", params);
   done = true;
   watcher.join();
+  observe();  // the state the reply was sent in
   ASSERT_TRUE(r.result) << describe(r);
   ASSERT_FALSE(seen.empty());
   EXPECT_EQ(seen.front().rfind("setting-up", 0), 0u) << testing::PrintToString(seen);

@@ -26,8 +26,9 @@ void ensure_shared_pin_dir(const std::filesystem::path& dir);
 // container ID (Error(invalid_argument) otherwise). The file is created with
 // O_CREAT|O_EXCL|O_NOFOLLOW (an existing file: Error(already_exists)), the
 // mount source is /proc/self/fd/N. On failure nothing is left behind.
-// Calls ensure_shared_pin_dir(dir) first. The handle form refuses a handle
-// whose process has exited (Error(process_gone)).
+// dir must exist: call ensure_shared_pin_dir(dir) once beforehand (not per
+// pin: a recursive propagation change walks every pin already in dir). The
+// handle form refuses a handle whose process has exited (Error(process_gone)).
 std::filesystem::path pin(int netns_fd, const std::filesystem::path& dir, std::string_view name);
 std::filesystem::path pin(const NetnsHandle& handle, const std::filesystem::path& dir,
                           std::string_view name);
