@@ -291,7 +291,7 @@ Config parse_config(std::string_view json_text, std::string source) {
   ObjectReader r(doc, source, "");
   r.only({"socket", "socketGroup", "socketMode", "netnsDir", "stateDir", "cni", "idMappings",
           "policy", "autoTeardown", "maxConcurrentSetups", "maxConnections", "maxRequestBytes",
-          "requestTimeoutSeconds", "idleTimeoutSeconds"});
+          "idleTimeoutSeconds"});
 
   Config c;
   c.source = source;
@@ -325,7 +325,6 @@ Config parse_config(std::string_view json_text, std::string source) {
   read_count(r, "maxConcurrentSetups", 1, kMaxConcurrency, c.max_concurrent_setups);
   read_count(r, "maxConnections", 1, kMaxConnectionsLimit, c.max_connections);
   read_count(r, "maxRequestBytes", kMinRequestBytes, rpc::kMaxLineBytes, c.max_request_bytes);
-  read_seconds(r, "requestTimeoutSeconds", c.request_timeout);
   read_seconds(r, "idleTimeoutSeconds", c.idle_timeout);
   return c;
 }
@@ -375,7 +374,6 @@ json::object to_json(const Config& c) {
       {"maxConcurrentSetups", c.max_concurrent_setups},
       {"maxConnections", c.max_connections},
       {"maxRequestBytes", c.max_request_bytes},
-      {"requestTimeoutSeconds", c.request_timeout.count()},
       {"idleTimeoutSeconds", c.idle_timeout.count()},
   };
 }

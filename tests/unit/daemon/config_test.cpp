@@ -59,7 +59,7 @@ TEST(Config, EveryKeyIsRead) {
     "policy": [{"uid": 1501, "networks": ["a"], "maxSandboxes": 3, "hostPorts": ["30000-32767", "8080", 9090],
                 "capabilities": ["portMappings"]}],
     "autoTeardown": false, "maxConcurrentSetups": 2, "maxConnections": 10, "maxRequestBytes": 65536,
-    "requestTimeoutSeconds": 30, "idleTimeoutSeconds": 7
+    "idleTimeoutSeconds": 7
   })",
                           "test.json");
   EXPECT_EQ(c.socket, "/tmp/x/s.sock");
@@ -104,7 +104,6 @@ TEST(Config, EveryKeyIsRead) {
   EXPECT_EQ(c.max_concurrent_setups, 2U);
   EXPECT_EQ(c.max_connections, 10U);
   EXPECT_EQ(c.max_request_bytes, 65536U);
-  EXPECT_EQ(c.request_timeout.count(), 30);
   EXPECT_EQ(c.idle_timeout.count(), 7);
 }
 
@@ -245,7 +244,7 @@ TEST(Config, ToJsonRoundTrips) {
   // The default config round trips too, and names every key.
   json::object defaults = to_json(Config{});
   EXPECT_EQ(to_json(parse_config(json::serialize(defaults), "d")), defaults);
-  EXPECT_EQ(defaults.size(), 14U);
+  EXPECT_EQ(defaults.size(), 13U);
 }
 
 TEST(Config, LoadFile) {

@@ -98,9 +98,8 @@ struct Config {
   // Longest request line (NDJSON) a client may send; at most the codec's
   // hard limit rpc::kMaxLineBytes.
   std::size_t max_request_bytes = rpc::kMaxLineBytes;
-  // Upper bound for handling one request, plugin runs included. A setup runs
-  // several plugins, each bounded by cni.plugin_timeout, so keep this larger.
-  std::chrono::seconds request_timeout{300};
+  // (No whole-request deadline: a setup cut short mid-chain would need the
+  // rollback it gets anyway; each plugin run is bounded by cni.plugin_timeout.)
   // A connection that sends no complete request for this long is closed
   // (also bounds a client that sends half a line and stalls).
   std::chrono::seconds idle_timeout{60};
