@@ -19,7 +19,7 @@ namespace sandnet::netns::testutil {
 // before the TempDir goes, so a failing test leaves no mounts behind.
 class PinDir {
  public:
-  PinDir() : dir_(std::filesystem::path(tmp_.path()) / "pins") {}
+  PinDir() : dir_(std::filesystem::path(tmp_.path()) / "pins") { ensure_shared_pin_dir(dir_); }
   ~PinDir() {
     try {
       for (const auto& p : list_pins(dir_)) unpin(dir_, p.name);
