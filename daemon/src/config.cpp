@@ -30,6 +30,10 @@ bool PolicyRule::allows_capability(std::string_view capability) const noexcept {
                      [&](const std::string& c) { return c == "*" || c == capability; });
 }
 
+bool PolicyRule::allows_arg(std::string_view key) const noexcept {
+  return std::any_of(args.begin(), args.end(), [&](const std::string& k) { return k == "*" || k == key; });
+}
+
 bool PolicyRule::allows_host_port(std::uint16_t port) const noexcept {
   return std::any_of(host_ports.begin(), host_ports.end(),
                      [&](const PortRange& r) { return r.contains(port); });
@@ -165,7 +169,7 @@ std::string describe_subject(std::string_view kind, std::string_view name, std::
 
 PolicyRule parse_rule(const json::value& v, std::string_view source, const std::string& path) {
   ObjectReader r(v, source, path);
-  r.only({"uid", "gid", "user", "group", "networks", "maxSandboxes", "hostPorts", "capabilities"});
+  r.only({"uid", "gid", "user", "group", "networks", "maxSandboxes", "hostPorts", "capabilities", "args"});
 
   PolicyRule rule;
   int subjects = 0;
@@ -214,6 +218,12 @@ PolicyRule parse_rule(const json::value& v, std::string_view source, const std::
         fail_at(source, index_path(r.path_of("capabilities"), i), "must not be empty");
     }
     rule.capabilities = std::move(*caps);
+  }
+  if (auto keys = r.strings("args")) {
+    for (std::size_t i = 0; i < keys->size(); ++i) {
+      if ((*keys)[i].empty()) fail_at(source, index_path(r.path_of("args"), i), "must not be empty");
+    }
+    rule.args = std::move(*keys);
   }
   return rule;
 }
@@ -353,6 +363,7 @@ json::object to_json(const Config& c) {
     for (const auto& p : rule.host_ports) ports.emplace_back(port_range_text(p));
     o["hostPorts"] = std::move(ports);
     o["capabilities"] = json::value_from(rule.capabilities);
+    o["args"] = json::value_from(rule.args);
     policy.emplace_back(std::move(o));
   }
   return json::object{

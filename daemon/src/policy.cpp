@@ -120,6 +120,11 @@ const PolicyRule* authorize_setup(const Config& config, const Caller& caller,
              std::to_string(caller.uid) + " (policy rule " + rule->description + ")");
     if (key == "portMappings") check_port_mappings(*rule, value, caller);
   }
+  for (const auto& key : ask.arg_keys) {
+    if (!rule->allows_arg(key))
+      refuse("CNI argument \"" + key + "\" is not allowed for uid " + std::to_string(caller.uid) +
+             " (policy rule " + rule->description + ")");
+  }
   if (rule->max_sandboxes && ask.sandboxes_owned >= *rule->max_sandboxes)
     refuse("uid " + std::to_string(caller.uid) + " already has " +
            std::to_string(ask.sandboxes_owned) + " sandboxes (maxSandboxes " +

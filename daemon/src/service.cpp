@@ -366,7 +366,9 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
     auto opened_or = co_await offload(pool_, std::move(work4));
     auto& opened = *opened_or;
 
-    authorize_setup(*config, caller, opened.facts, SetupAsk{plan.networks, p.capabilities, owned_by(caller.uid)});
+    SetupAsk ask{plan.networks, p.capabilities, {}, owned_by(caller.uid)};
+    for (const auto& arg : p.args) ask.arg_keys.push_back(arg.first);
+    authorize_setup(*config, caller, opened.facts, ask);
     // Reserve the id (and count it against maxSandboxes) before the first await.
     owners_.emplace(p.id, caller.uid);
     reserved = true;
@@ -412,7 +414,7 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
     }
 
     if (config->auto_teardown && opened.handle.pidfd() >= 0) {
-      start_watch(p.id, dup_cloexec(opened.handle.pidfd()));
+      start_watch(record, dup_cloexec(opened.handle.pidfd()));
     }
     spdlog::info("setup {} for uid {}: {} network(s) on {}", p.id, caller.uid, plan.networks.size(), record.pin_path);
     co_return to_info(record);
@@ -761,21 +763,35 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
     // A PID from before the restart may have been reused: watch it only if
     // that process is still in the pinned network namespace.
     try {
+      // An empty fd: the process is gone (its PID is free, or now names a
+      // process outside the pinned netns), so the sandbox ended while we were down.
       auto work24 = [pid = *record.pid, inode = record.netns_inode,
                                                device = record.netns_device]() -> unique_fd {
         unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-        if (!pidfd) return unique_fd();
+        if (!pidfd) {
+          if (errno == ESRCH) return unique_fd();
+          throw_errno("pidfd_open " + std::to_string(pid));
+        }
         unique_fd watch = dup_cloexec(pidfd.get());
-        auto facts = netns::NetnsHandle::from_pidfd(std::move(pidfd)).facts();
-        if (facts.inode != inode || facts.device != device) return unique_fd();
+        try {
+          auto facts = netns::NetnsHandle::from_pidfd(std::move(pidfd)).facts();
+          if (facts.inode != inode || facts.device != device) return unique_fd();
+        } catch (const Error& e) {
+          if (e.is(errc::process_gone)) return unique_fd();
+          throw;
+        }
         return watch;
       };
       auto watch_fd = co_await offload(pool_, std::move(work24));
-      if (watch_fd)
-        start_watch(record.id, std::move(watch_fd));
-      else
-        spdlog::warn("recovery: {}: process {} is gone or not in the sandbox's netns; no auto-teardown",
-                     record.id, *record.pid);
+      if (watch_fd) {
+        start_watch(record, std::move(watch_fd));
+      } else {
+        std::string why = "recovery: process " + std::to_string(*record.pid) + " exited while the daemon was down";
+        auto result = co_await teardown_locked(record, why);
+        for (const auto& e : result.errors) problems.push_back(record.id + ": " + e);
+        --served;
+        ++finished;
+      }
     } catch (const std::exception& e) {
       spdlog::warn("recovery: {}: cannot watch process {}: {}; no auto-teardown", record.id, *record.pid, e.what());
     }
@@ -796,10 +812,11 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
 
 // ---------------------------------------------------------------- pidfd watches
 
-void SandboxService::start_watch(const std::string& id, unique_fd pidfd) {
+void SandboxService::start_watch(const SandboxRecord& record, unique_fd pidfd) {
   auto descriptor = std::make_shared<asio::posix::stream_descriptor>(io_, pidfd.release());
-  watches_[id] = descriptor;
-  asio::co_spawn(io_, watch_process(id, std::move(descriptor)), asio::detached);
+  watches_[record.id] = descriptor;
+  WatchedSandbox watched{record.id, record.created_unix, static_cast<std::uint64_t>(record.netns_inode)};
+  asio::co_spawn(io_, watch_process(std::move(watched), std::move(descriptor)), asio::detached);
 }
 
 void SandboxService::stop_watch(const std::string& id) {
@@ -810,8 +827,9 @@ void SandboxService::stop_watch(const std::string& id) {
   watches_.erase(it);
 }
 
-asio::awaitable<void> SandboxService::watch_process(std::string id,
+asio::awaitable<void> SandboxService::watch_process(WatchedSandbox watched,
                                                     std::shared_ptr<asio::posix::stream_descriptor> pidfd) {
+  const std::string& id = watched.id;
   // A pidfd becomes readable when its process exits.
   auto [ec] = co_await pidfd->async_wait(asio::posix::stream_descriptor::wait_read, asio::as_tuple(asio::use_awaitable));
   if (ec || shutting_down_) co_return;
@@ -822,7 +840,9 @@ asio::awaitable<void> SandboxService::watch_process(std::string id,
     InFlight in_flight(in_flight_);
     auto guard = co_await locks_.lock(id);
     auto record = co_await load_record(id);
-    if (!record) co_return;
+    if (!record || record->created_unix != watched.created_unix ||
+        static_cast<std::uint64_t>(record->netns_inode) != watched.netns_inode)
+      co_return;  // torn down, or set up again, while we waited for the lock
     std::string why = "sandbox process exited";
     co_await teardown_locked(std::move(*record), std::move(why));
   } catch (const std::exception& e) {

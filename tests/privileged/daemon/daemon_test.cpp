@@ -493,6 +493,25 @@ TEST_F(DaemonTest, AutoTeardownWhenTheSandboxProcessExits) {
   EXPECT_EQ(error_code(c.call("sandbox.get", json::object{{"id", id}})), rpc::kNotFound);
 }
 
+TEST_F(DaemonTest, SandboxWhoseProcessExitedWhileTheDaemonWasDownIsTornDownAtStart) {
+  auto sandbox = std::make_unique<Sandbox>();
+  auto id = unique_name("pod");
+  {
+    auto c = daemon_->connect();
+    ASSERT_TRUE(c.call("sandbox.setup", setup_params(id, sandbox->pid())).result);
+  }
+  EXPECT_EQ(daemon_->stop(/*kill9=*/true), 128 + SIGKILL);
+  // The pin keeps the netns alive, but nothing runs in the sandbox any more.
+  sandbox->kill();
+  ASSERT_EQ(daemon_->allocated_ips(daemon_->network()).size(), 1u);
+  daemon_->start();
+  auto c = daemon_->connect();
+  EXPECT_EQ(error_code(c.call("sandbox.get", json::object{{"id", id}})), rpc::kNotFound);
+  EXPECT_TRUE(daemon_->record_files().empty());
+  EXPECT_TRUE(daemon_->pin_files().empty());
+  EXPECT_TRUE(daemon_->allocated_ips(daemon_->network()).empty());
+}
+
 TEST_F(DaemonTest, OperationsOnOneSandboxAreSerialisedOthersRunInParallel) {
   constexpr int kSandboxes = 4;
   std::vector<std::unique_ptr<Sandbox>> boxes;

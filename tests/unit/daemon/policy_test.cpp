@@ -21,8 +21,8 @@ Config test_config() {
     "idMappings": {"uids": [{"hostID": 100000, "size": 65536}], "gids": [{"hostID": 100000, "size": 65536}]},
     "policy": [
       {"uid": 1501, "networks": ["sandnet", "extra"], "maxSandboxes": 2, "hostPorts": ["30000-32767", "8080"],
-       "capabilities": ["portMappings"]},
-      {"gid": 990, "networks": ["*"], "capabilities": ["*"]},
+       "capabilities": ["portMappings"], "args": ["K8S_POD_NAME"]},
+      {"gid": 990, "networks": ["*"], "capabilities": ["*"], "args": ["*"]},
       {"uid": 1503, "networks": []}
     ]
   })",
@@ -221,6 +221,24 @@ TEST(Policy, CapabilitiesMustBeAllowed) {
   ask.capabilities["bandwidth"] = json::object{{"ingressRate", 1000}};
   std::string msg = error_of([&] { authorize_setup(c, alice(), alice_sandbox(), ask); });
   EXPECT_TRUE(contains(msg, "capability \"bandwidth\" is not allowed for uid 1501")) << msg;
+}
+
+TEST(Policy, CniArgsKeysMustBeAllowed) {
+  Config c = test_config();
+  SetupAsk ask = ask_for({"sandnet"});
+  ask.arg_keys = {"K8S_POD_NAME"};
+  EXPECT_NO_THROW(authorize_setup(c, alice(), alice_sandbox(), ask));
+  // host-local reads IP from CNI_ARGS: choosing an address is a privilege.
+  ask.arg_keys = {"K8S_POD_NAME", "IP"};
+  std::string msg = error_of([&] { authorize_setup(c, alice(), alice_sandbox(), ask); });
+  EXPECT_TRUE(contains(msg, "CNI argument \"IP\" is not allowed for uid 1501")) << msg;
+  EXPECT_NO_THROW(authorize_setup(c, root(), alice_sandbox(), ask));
+  // "*" allows any key.
+  netns::NamespaceFacts f = alice_sandbox();
+  f.owner_uid = kBob;
+  f.uid_map = {{0, kBob, 1}};
+  f.gid_map = {{0, kCiGid, 1}};
+  EXPECT_NO_THROW(authorize_setup(c, Caller{kBob, kCiGid, 1}, f, ask));
 }
 
 TEST(Policy, PortMappingsHostPortsMustBeInRanges) {

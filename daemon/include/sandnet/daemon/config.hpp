@@ -43,9 +43,14 @@ struct PolicyRule {
   std::optional<std::size_t> max_sandboxes;  // absent = no limit
   std::vector<PortRange> host_ports;         // allowed portMappings host ports; empty = none
   std::vector<std::string> capabilities;     // allowed runtimeConfig capability keys; "*" = any
+  // Allowed CNI_ARGS keys; empty = none. CNI_ARGS reach IPAM and other
+  // plugins (host-local and static read IP, MAC, ...), so they are as much a
+  // privilege as capabilities.
+  std::vector<std::string> args;
 
   bool allows_network(std::string_view network) const noexcept;
   bool allows_capability(std::string_view capability) const noexcept;
+  bool allows_arg(std::string_view key) const noexcept;
   bool allows_host_port(std::uint16_t port) const noexcept;
 };
 

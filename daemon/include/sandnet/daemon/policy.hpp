@@ -35,6 +35,7 @@ const PolicyRule* rule_for(const Config& config, const Caller& caller);
 struct SetupAsk {
   std::vector<std::string> networks;  // resolved names (defaults already applied)
   boost::json::object capabilities;   // runtimeConfig, e.g. {"portMappings": [...]}
+  std::vector<std::string> arg_keys;  // CNI_ARGS keys asked for
   std::size_t sandboxes_owned = 0;    // sandboxes the caller has now, this one excluded
 };
 

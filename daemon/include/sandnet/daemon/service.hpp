@@ -73,9 +73,16 @@ class SandboxService {
  private:
   boost::asio::awaitable<protocol::TeardownResult> teardown_locked(SandboxRecord record, std::string why);
   boost::asio::awaitable<std::vector<std::string>> remove_attachments(const SandboxRecord& record);
-  boost::asio::awaitable<void> watch_process(std::string id,
+  // What a watch was started for: the watcher tears down only that sandbox,
+  // not one set up again under the same id meanwhile.
+  struct WatchedSandbox {
+    std::string id;
+    std::int64_t created_unix = 0;
+    std::uint64_t netns_inode = 0;
+  };
+  boost::asio::awaitable<void> watch_process(WatchedSandbox sandbox,
                                              std::shared_ptr<boost::asio::posix::stream_descriptor> pidfd);
-  void start_watch(const std::string& id, unique_fd pidfd);
+  void start_watch(const SandboxRecord& record, unique_fd pidfd);
   void stop_watch(const std::string& id);
   boost::asio::awaitable<std::optional<SandboxRecord>> load_record(std::string_view id);
   // Only the record written before the first change to the system needs
