@@ -21,6 +21,7 @@
 #include "sandnet/common/validate.hpp"
 #include "sandnet/netns/loopback.hpp"
 #include "sandnet/netns/netlink_view.hpp"
+#include "sandnet/netns/pin.hpp"
 
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -37,6 +38,7 @@ std::string plugin_type(const json::object& plugin) {
 class ErrorCollector {
  public:
   void add(Error e) { errors_.push_back(std::move(e)); }
+  bool empty() const noexcept { return errors_.empty(); }
   void throw_if_any(std::string_view context) const {
     if (errors_.empty()) return;
     if (errors_.size() == 1) throw Error(errors_.front()).add_context(context);
@@ -69,9 +71,16 @@ void validate_runtime_conf(const NetworkConfigList& list, const RuntimeConf& rt)
   validate::interface_name(rt.ifname);
 }
 
-bool path_exists(const std::string& path) {
-  struct stat st {};
-  return !path.empty() && ::stat(path.c_str(), &st) == 0;
+// A file that is a network namespace (an nsfs mount, a /proc/<pid>/ns/net):
+// a pin file whose mount is gone is not one, and plugins would fail on it.
+bool is_live_netns(const std::string& path) {
+  if (path.empty()) return false;
+  try {
+    netns::open_pin(path);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 template <class T>
@@ -187,7 +196,7 @@ asio::awaitable<void> Runtime::del(const NetworkConfigList& list, const RuntimeC
   }
   // The namespace may be gone already: DEL then runs with an empty CNI_NETNS
   // (plugins release IPs and host-side state).
-  const std::string netns = path_exists(rt.netns) ? rt.netns : std::string();
+  const std::string netns = is_live_netns(rt.netns) ? rt.netns : std::string();
   std::string cni_args;
   try {
     cni_args = build_cni_args(rt.args);
@@ -208,10 +217,14 @@ asio::awaitable<void> Runtime::del(const NetworkConfigList& list, const RuntimeC
       errors.add(as_error(std::current_exception(), type));
     }
   }
-  try {
-    cache_.remove(list.name, rt.container_id, rt.ifname);
-  } catch (Error& e) {
-    errors.add(std::move(e));
+  // As libcni: the entry goes only when every plugin's DEL succeeded, so that
+  // a retry (or GC) still has the attachment and its prevResult.
+  if (errors.empty()) {
+    try {
+      cache_.remove(list.name, rt.container_id, rt.ifname);
+    } catch (Error& e) {
+      errors.add(std::move(e));
+    }
   }
   errors.throw_if_any(ctx);
 }
@@ -290,7 +303,9 @@ asio::awaitable<void> Runtime::status(const NetworkConfigList& list) {
     Call call{*this, "STATUS", "", "", "", ""};
     for (const auto& plugin : list.plugins) {
       if (options_.native_loopback && plugin_type(plugin) == "loopback") continue;
-      co_await call.run(plugin, build_plugin_stdin(plugin, list.name, list.cni_version, nullptr, {}));
+      // Named first: g++ 12 destroys temporaries in a co_await expression twice.
+      const json::object conf = build_plugin_stdin(plugin, list.name, list.cni_version, nullptr, {});
+      co_await call.run(plugin, conf);
     }
   } catch (...) {
     throw as_error(std::current_exception(), ctx);

@@ -41,6 +41,8 @@ std::vector<std::string> plugin_environment(const PluginInvocation& call);
 // stdout has none: code 999-style info built from the exit status and
 // stderr), or Error(timeout) when the deadline passed (the process group is
 // killed first). "Text file busy" is retried a few times.
+// The calling process must ignore SIGPIPE (sandnetd and sandnetctl do): a
+// plugin that exits without reading its stdin is then an error, not a signal.
 boost::asio::awaitable<std::string> exec_plugin(PluginInvocation call);
 
 }  // namespace sandnet::cni
