@@ -691,8 +691,22 @@ asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
     });
     if (record.state == SandboxState::ready && pin_live) continue;
     auto guard = co_await locks_.lock(record.id);
-    std::string why = "gc: " + std::string(pin_live ? to_string(record.state) : "pin gone");
-    auto result = co_await teardown_locked(record, std::move(why));
+    // The snapshot may be stale by now (a setup may have finished, or a
+    // teardown run, while we waited): decide on the record as it is.
+    auto current = co_await load_record(record.id);
+    if (!current) continue;
+    auto work_pin = [path = current->pin_path] {
+      try {
+        netns::open_pin(path);
+        return true;
+      } catch (const Error&) {
+        return false;
+      }
+    };
+    pin_live = co_await offload(pool_, std::move(work_pin));
+    if (current->state == SandboxState::ready && pin_live) continue;
+    std::string why = "gc: " + std::string(pin_live ? to_string(current->state) : "pin gone");
+    auto result = co_await teardown_locked(std::move(*current), std::move(why));
     removed.emplace_back(record.id);
     for (const auto& e : result.errors) errors.emplace_back(record.id + ": " + e);
   }
