@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/read.hpp>
@@ -59,8 +61,15 @@ class ChildGuard {
     if (reaped_) return;
     ::kill(-pid_, SIGKILL);
     int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
+    if (::waitpid(pid_, &status, WNOHANG) != 0) return;  // reaped (or not ours any more)
+    // Still dying: SIGKILL lands only once the plugin leaves an uninterruptible
+    // sleep, which may take long. Never wait for that on the caller's (event
+    // loop) thread: reap it from a thread of its own.
+    std::thread([pid = pid_] {
+      int st = 0;
+      while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+      }
+    }).detach();
   }
   void kill_group() const { ::kill(-pid_, SIGKILL); }
   void mark_reaped() { reaped_ = true; }
