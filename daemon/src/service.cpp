@@ -695,14 +695,7 @@ asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
     // teardown run, while we waited): decide on the record as it is.
     auto current = co_await load_record(record.id);
     if (!current) continue;
-    auto work_pin = [path = current->pin_path] {
-      try {
-        netns::open_pin(path);
-        return true;
-      } catch (const Error&) {
-        return false;
-      }
-    };
+    auto work_pin = [path = current->pin_path] { return netns::is_live_pin(path); };
     pin_live = co_await offload(pool_, std::move(work_pin));
     if (current->state == SandboxState::ready && pin_live) continue;
     std::string why = "gc: " + std::string(pin_live ? to_string(current->state) : "pin gone");

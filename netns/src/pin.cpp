@@ -23,7 +23,8 @@ namespace {
 
 std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
-// A pin is live when a network namespace's nsfs file is mounted on it.
+}  // namespace
+
 bool is_live_pin(const std::filesystem::path& path) {
   struct statfs fs {};
   if (::statfs(path.c_str(), &fs) != 0 || fs.f_type != NSFS_MAGIC) return false;
@@ -36,8 +37,6 @@ bool is_live_pin(const std::filesystem::path& path) {
     return false;
   }
 }
-
-}  // namespace
 
 void ensure_shared_pin_dir(const std::filesystem::path& dir) {
   const std::string what = "pin directory " + dir.string();

@@ -43,6 +43,10 @@ struct PinInfo {
   bool live = false;  // an nsfs mount of a network namespace is on it
 };
 
+// Whether a network namespace's nsfs file is mounted on path (not followed
+// if it is a symlink). Never throws.
+bool is_live_pin(const std::filesystem::path& path);
+
 // The regular files in dir (a missing dir gives an empty list), sorted by name.
 std::vector<PinInfo> list_pins(const std::filesystem::path& dir);
 
