@@ -30,8 +30,6 @@ std::string read_file(const std::filesystem::path& path) {
   return out;
 }
 
-namespace {
-
 void write_all(int fd, std::string_view data, const std::string& what) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
@@ -42,6 +40,8 @@ void write_all(int fd, std::string_view data, const std::string& what) {
     data.remove_prefix(static_cast<size_t>(n));
   }
 }
+
+namespace {
 
 std::string random_suffix() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};

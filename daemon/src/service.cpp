@@ -9,6 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
@@ -29,6 +30,7 @@
 namespace sandnet::daemon {
 namespace asio = boost::asio;
 namespace json = boost::json;
+using namespace boost::asio::experimental::awaitable_operators;
 
 std::string pin_name_for(std::string_view sandbox_id) {
   return std::string(kPinPrefix) + std::string(sandbox_id);
@@ -182,6 +184,23 @@ struct OpenedNetns {
   std::optional<pid_t> pid;
 };
 
+OpenedNetns open_netns(protocol::SandboxRef ref, pid_t pid, unique_fd fd) {
+  OpenedNetns o{[&] {
+                  switch (ref) {
+                    case protocol::SandboxRef::pid: return netns::NetnsHandle::from_pid(pid);
+                    case protocol::SandboxRef::pidfd: return netns::NetnsHandle::from_pidfd(std::move(fd));
+                    case protocol::SandboxRef::netns: break;
+                  }
+                  return netns::NetnsHandle::from_netns_fd(std::move(fd));
+                }(),
+                {},
+                std::nullopt};
+  o.facts = o.handle.facts();
+  if (ref == protocol::SandboxRef::pid) o.pid = pid;
+  else if (o.handle.pidfd() >= 0) o.pid = pid_of_pidfd(o.handle.pidfd());
+  return o;
+}
+
 json::object snapshot_to_json(const netns::Snapshot& s) {
   json::array links, addresses, routes;
   for (const auto& l : s.links) {
@@ -207,6 +226,11 @@ json::object snapshot_to_json(const netns::Snapshot& s) {
 
 // Everything about a setup request that can be checked without touching the
 // system. Throws Error(invalid_argument) naming the bad part.
+struct SetupInputs {
+  Catalog catalog;
+  OpenedNetns opened;
+};
+
 struct SetupPlan {
   std::vector<std::string> networks;
   std::vector<std::string> ifnames;
@@ -312,10 +336,10 @@ asio::awaitable<std::optional<SandboxRecord>> SandboxService::load_record(std::s
   co_return co_await offload(pool_, std::move(work1));
 }
 
-asio::awaitable<void> SandboxService::save_record(SandboxRecord& record, fs::Durability durability) {
+asio::awaitable<void> SandboxService::update_record(SandboxRecord& record) {
   record.updated_unix = now_unix();
   SandboxRecord copy = record;
-  auto work2 = [this, copy = std::move(copy), durability] { store_.save(copy, durability); };
+  auto work2 = [this, copy = std::move(copy)] { store_.update(copy); };
   co_await offload(pool_, std::move(work2));
 }
 
@@ -340,31 +364,18 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
 
   try {
     if (owners_.count(p.id)) throw_error(errc::already_exists, "sandbox " + p.id + " already exists");
-    auto work3 = [config] { return load_catalog(*config); };
-    auto catalog = co_await offload(pool_, std::move(work3));
-    auto plan = plan_setup(p, catalog);
-
     unique_fd passed_fd = fds.empty() ? unique_fd() : std::move(fds.front());
-    // optional: awaitable results must be default-constructible.
-    auto work4 = [ref = p.ref, pid = p.pid, fd = std::move(passed_fd)]() mutable {
-      std::optional<OpenedNetns> result;
-      auto& o = result.emplace(OpenedNetns{[&] {
-                      switch (ref) {
-                        case protocol::SandboxRef::pid: return netns::NetnsHandle::from_pid(pid);
-                        case protocol::SandboxRef::pidfd: return netns::NetnsHandle::from_pidfd(std::move(fd));
-                        case protocol::SandboxRef::netns: break;
-                      }
-                      return netns::NetnsHandle::from_netns_fd(std::move(fd));
-                    }(),
-                    {},
-                    std::nullopt});
-      o.facts = o.handle.facts();
-      if (ref == protocol::SandboxRef::pid) o.pid = pid;
-      else if (o.handle.pidfd() >= 0) o.pid = pid_of_pidfd(o.handle.pidfd());
+    // One hop for what the plan and the policy need. optional: awaitable
+    // results must be default-constructible.
+    auto work3 = [config, ref = p.ref, pid = p.pid, fd = std::move(passed_fd)]() mutable {
+      std::optional<SetupInputs> result;
+      result.emplace(SetupInputs{load_catalog(*config), open_netns(ref, pid, std::move(fd))});
       return result;
     };
-    auto opened_or = co_await offload(pool_, std::move(work4));
-    auto& opened = *opened_or;
+    auto inputs = co_await offload(pool_, std::move(work3));
+    const Catalog& catalog = inputs->catalog;
+    OpenedNetns& opened = inputs->opened;
+    auto plan = plan_setup(p, catalog);
 
     SetupAsk ask{plan.networks, p.capabilities, {}, owned_by(caller.uid)};
     for (const auto& arg : p.args) ask.arg_keys.push_back(arg.first);
@@ -392,13 +403,20 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
     // (DEL of a network whose ADD never ran is harmless).
     for (std::size_t i = 0; i < plan.networks.size(); ++i)
       record.attachments.push_back(AttachmentRecord{plan.networks[i], plan.ifnames[i], AttachmentPhase::adding, nullptr, {}});
-    co_await save_record(record, fs::Durability::synced);
+    // The fsync'd record and the pin, side by side: the pin changes nothing a
+    // restart cannot see (a pin without a record is removed at start), so
+    // only the first plugin has to wait for the record to be on disk. Both
+    // complete before this resumes; rollback undoes whichever succeeded.
+    record.updated_unix = now_unix();
     record_written = true;
-
+    auto work4 = [this, copy = record] { store_.create(copy); };
     auto work5 = [&handle = opened.handle, dir = config->netns_dir, name = pin_name_for(p.id)] {
       netns::pin(handle, dir, name);
     };
-    co_await offload(pool_, std::move(work5));
+    auto create_op = offload(pool_, std::move(work4));
+    auto pin_op = offload(pool_, std::move(work5));
+    auto both = std::move(create_op) && std::move(pin_op);
+    co_await std::move(both);
 
     for (std::size_t i = 0; i < record.attachments.size(); ++i) {
       attempted = i + 1;
@@ -410,7 +428,7 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
       att.result = std::move(result);
       // One write per result; the last one also marks the sandbox ready.
       if (attempted == record.attachments.size()) record.state = SandboxState::ready;
-      co_await save_record(record, fs::Durability::atomic_only);
+      co_await update_record(record);
     }
 
     if (config->auto_teardown && opened.handle.pidfd() >= 0) {
@@ -443,7 +461,7 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
       // Keep the record so teardown, gc or the next start can finish the job.
       record.state = SandboxState::failed;
       try {
-        co_await save_record(record, fs::Durability::atomic_only);
+        co_await update_record(record);
       } catch (const std::exception& e) {
         errors.emplace_back(e.what());
       }
@@ -509,7 +527,7 @@ asio::awaitable<protocol::TeardownResult> SandboxService::teardown_locked(Sandbo
   protocol::TeardownResult result{record.id, true, {}};
   record.state = SandboxState::tearing_down;
   try {
-    co_await save_record(record, fs::Durability::atomic_only);
+    co_await update_record(record);
   } catch (const std::exception& e) {
     result.errors.push_back(std::string("record: ") + e.what());
   }

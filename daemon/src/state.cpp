@@ -1,6 +1,8 @@
 #include "sandnet/daemon/state.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -9,6 +11,7 @@
 #include "config_json.hpp"
 #include "sandnet/common/error.hpp"
 #include "sandnet/common/fs.hpp"
+#include "sandnet/common/unique_fd.hpp"
 #include "sandnet/common/validate.hpp"
 
 namespace sandnet::daemon {
@@ -225,22 +228,64 @@ std::filesystem::path StateStore::path_for(std::string_view id) const {
   return records_dir_ / (std::string(id) + std::string(kRecordSuffix));
 }
 
-void StateStore::save(const SandboxRecord& record, fs::Durability durability) {
+namespace {
+
+std::string record_line(const SandboxRecord& record) {
+  return json::serialize(json::value_from(record)) + "\n";
+}
+
+}  // namespace
+
+void StateStore::create(const SandboxRecord& record) {
   with_context("save sandbox " + record.id, [&] {
-    auto path = path_for(record.id);
-    fs::write_file_atomic(path, json::serialize(json::value_from(record)) + "\n", kFileMode, durability);
+    fs::write_file_atomic(path_for(record.id), record_line(record), kFileMode, fs::Durability::synced);
+  });
+}
+
+void StateStore::update(const SandboxRecord& record) {
+  with_context("save sandbox " + record.id, [&] {
+    const auto path = path_for(record.id);
+    const std::string line = record_line(record);
+    unique_fd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW));
+    struct stat st {};
+    if (fd && ::fstat(fd.get(), &st) != 0) throw_errno("fstat " + path.string());
+    // Append only after a complete line: a torn tail would swallow this one.
+    auto ends_a_line = [&] {
+      char last = 0;
+      return st.st_size > 0 && ::pread(fd.get(), &last, 1, st.st_size - 1) == 1 && last == '\n';
+    };
+    if (!fd || !S_ISREG(st.st_mode) || static_cast<std::size_t>(st.st_size) + line.size() > kCompactBytes ||
+        !ends_a_line()) {
+      if (!fd && errno != ENOENT && errno != ELOOP) throw_errno("open " + path.string());
+      fs::write_file_atomic(path, line, kFileMode, fs::Durability::atomic_only);
+      return;
+    }
+    fs::write_all(fd.get(), line, path.string());
   });
 }
 
 namespace {
+
+// The newest state in a record file: its last newline-terminated line. A
+// file without any newline is one record (as written by hand). An append
+// torn by a power loss may leave NUL bytes before a later line: skipped.
+std::string_view newest_line(std::string_view text) {
+  const std::size_t end = text.rfind('\n');
+  if (end == std::string_view::npos) return text;
+  const std::string_view before = text.substr(0, end);
+  const std::size_t prev = before.rfind('\n');
+  std::string_view line = before.substr(prev == std::string_view::npos ? 0 : prev + 1);
+  while (!line.empty() && line.front() == '\0') line.remove_prefix(1);
+  return line;
+}
 
 SandboxRecord read_record(const std::filesystem::path& path, std::string_view expected_id) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) throw_errno("lstat " + path.string());
   if (!S_ISREG(st.st_mode))
     throw_error(errc::invalid_argument, path.string() + ": not a regular file");
-  std::string text = fs::read_file(path);
-  json::value doc = detail::parse_json(text, path.string());
+  const std::string text = fs::read_file(path);
+  json::value doc = detail::parse_json(newest_line(text), path.string());
   SandboxRecord rec =
       with_context(path.string(), [&] { return json::value_to<SandboxRecord>(doc); });
   if (rec.id != expected_id)

@@ -28,6 +28,15 @@ using namespace std::chrono_literals;
 
 json::object setup_params(const std::string& id, pid_t pid) { return json::object{{"id", id}, {"pid", pid}}; }
 
+// The newest state in a record file: one JSON line per state, newest last; a
+// line still being appended (no newline yet) does not count.
+json::value newest_record(const std::string& path) {
+  std::string text = fs::read_file(path);
+  text.erase(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n'));
+  const auto start = text.rfind('\n');
+  return json::parse(start == std::string::npos ? text : text.substr(start + 1));
+}
+
 int error_code(const rpc::Response& r) { return r.error ? r.error->code : 0; }
 
 std::string describe(const rpc::Response& r) {
@@ -402,8 +411,7 @@ TEST_F(DaemonTest, RecordIsWrittenBeforeThePluginsAndUpdatedAfter) {
   auto observe = [&] {
     auto path = daemon_->state_dir() + "/sandboxes/" + id + ".json";
     try {
-      auto text = fs::read_file(path);
-      auto v = json::parse(text);
+      auto v = newest_record(path);
       std::string state(v.at("state").as_string());
       std::string phase = v.at("attachments").as_array().empty()
                               ? "-"
@@ -427,7 +435,7 @@ TEST_F(DaemonTest, RecordIsWrittenBeforeThePluginsAndUpdatedAfter) {
   EXPECT_EQ(seen.front().rfind("setting-up", 0), 0u) << testing::PrintToString(seen);
   EXPECT_NE(std::find(seen.begin(), seen.end(), "setting-up/adding"), seen.end()) << testing::PrintToString(seen);
   EXPECT_EQ(seen.back(), "ready/added") << testing::PrintToString(seen);
-  auto record = json::parse(fs::read_file(daemon_->state_dir() + "/sandboxes/" + id + ".json"));
+  auto record = newest_record(daemon_->state_dir() + "/sandboxes/" + id + ".json");
   EXPECT_EQ(record.at("attachments").at(0).at("result"), r.result->at("attachments").at(0).at("result"));
   EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", id}}).result);
 }
@@ -453,7 +461,7 @@ TEST_F(DaemonTest, RestartServesFinishedSandboxesAndRollsBackHalfDoneOnes) {
   }
   EXPECT_EQ(daemon_->stop(/*kill9=*/true), 128 + SIGKILL);
   auto half_path = daemon_->state_dir() + "/sandboxes/" + half_id + ".json";
-  auto record = json::parse(fs::read_file(half_path)).as_object();
+  auto record = newest_record(half_path).as_object();
   record["state"] = "setting-up";
   record["attachments"].as_array()[0].as_object()["phase"] = "adding";
   record["attachments"].as_array()[0].as_object()["result"] = nullptr;

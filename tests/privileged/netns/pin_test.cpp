@@ -1,6 +1,7 @@
 // Pinning, the netlink view, real CNI plugins against a pin, native loopback,
 // and the design's premise (sysfs needs a userns-owned netns).
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <filesystem>
 #include <set>
 
 #include "netns_test_util.hpp"
@@ -279,6 +281,15 @@ TEST(Cni, BridgeAndHostLocalAgainstATempDirPin) {
 TEST(Cni, PinUnderRunNetnsWorksWithIpNetnsExec) {
   REQUIRE_ROOT();
   const std::string name = test::unique_name("snns-ipn");
+  // A fresh machine has no /run/netns until `ip netns add` makes one: make
+  // it the way iproute2 does, and take it away again afterwards.
+  const bool had_pin_dir = std::filesystem::exists(kDefaultPinDir);
+  if (!had_pin_dir) ensure_shared_pin_dir(kDefaultPinDir);
+  test::Defer restore([&] {
+    if (had_pin_dir) return;
+    ::umount2(kDefaultPinDir.c_str(), MNT_DETACH);
+    ::rmdir(kDefaultPinDir.c_str());
+  });
   test::Defer cleanup([&] { unpin(kDefaultPinDir, name); });
   test::Sandbox sb;
   auto path = pin(NetnsHandle::from_pid(sb.pid()), kDefaultPinDir, name);

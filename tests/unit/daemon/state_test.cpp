@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <filesystem>
 #include <string>
@@ -184,7 +185,7 @@ TEST(StateStore, SaveLoadRemove) {
   EXPECT_FALSE(store.load("pod1"));
 
   SandboxRecord r = sample("pod1");
-  store.save(r);
+  store.create(r);
   auto path = store.records_dir() / "pod1.json";
   EXPECT_EQ(store.path_for("pod1"), path);
   EXPECT_EQ(mode_of(path), 0600U);
@@ -199,7 +200,7 @@ TEST(StateStore, SaveLoadRemove) {
   EXPECT_EQ(count_files(store.records_dir()), 0U);
 }
 
-TEST(StateStore, SaveReplacesAtomically) {
+TEST(StateStore, UpdateAppendsAndLoadTakesTheNewestState) {
   test::TempDir dir;
   StateStore store(dir.path());
   SandboxRecord r = sample("pod1");
@@ -207,7 +208,7 @@ TEST(StateStore, SaveReplacesAtomically) {
   r.attachments.resize(1);
   r.attachments[0].phase = AttachmentPhase::adding;
   r.attachments[0].result = nullptr;
-  store.save(r);
+  store.create(r);
   auto path = store.path_for("pod1");
   struct stat before {};
   ASSERT_EQ(::stat(path.c_str(), &before), 0);
@@ -215,16 +216,73 @@ TEST(StateStore, SaveReplacesAtomically) {
   r.state = SandboxState::ready;
   r.attachments[0].phase = AttachmentPhase::added;
   r.attachments[0].result = json::object{{"cniVersion", "1.0.0"}};
-  store.save(r);
+  store.update(r);
   struct stat after {};
   ASSERT_EQ(::stat(path.c_str(), &after), 0);
-  // A new inode renamed over the old one: readers never see a half-written file.
-  EXPECT_NE(before.st_ino, after.st_ino);
+  // Appended in place: the same inode, one line per state.
+  EXPECT_EQ(before.st_ino, after.st_ino);
+  const std::string text = fs::read_file(path);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2);
   auto loaded = store.load("pod1");
   ASSERT_TRUE(loaded);
   EXPECT_EQ(loaded->state, SandboxState::ready);
   EXPECT_EQ(loaded->attachments[0].phase, AttachmentPhase::added);
-  // No temp files left beside it.
+  EXPECT_EQ(count_files(store.records_dir()), 1U);
+
+  // create() starts the file afresh.
+  r.state = SandboxState::failed;
+  store.create(r);
+  const std::string fresh = fs::read_file(path);
+  EXPECT_EQ(std::count(fresh.begin(), fresh.end(), '\n'), 1);
+  EXPECT_EQ(store.load("pod1")->state, SandboxState::failed);
+}
+
+TEST(StateStore, TornAppendIsIgnored) {
+  test::TempDir dir;
+  StateStore store(dir.path());
+  SandboxRecord r = sample("pod1");
+  r.state = SandboxState::ready;
+  store.create(r);
+  const auto path = store.path_for("pod1");
+  const std::string complete = fs::read_file(path);
+
+  r.state = SandboxState::tearing_down;
+  const std::string next = json::serialize(json::value_from(r)) + "\n";
+  // Cut mid-line (a write in progress, or a power loss): the last complete
+  // line is the state.
+  fs::write_file_atomic(path, complete + next.substr(0, next.size() / 2), 0600);
+  EXPECT_EQ(store.load("pod1")->state, SandboxState::ready);
+  // What ext4 can leave after a power loss (NULs where an append's data did
+  // not reach the disk) followed by a later complete state.
+  fs::write_file_atomic(path, complete + std::string(100, '\0') + next, 0600);
+  EXPECT_EQ(store.load("pod1")->state, SandboxState::tearing_down);
+  // An update after a torn tail is not swallowed by it.
+  fs::write_file_atomic(path, complete + next.substr(0, next.size() / 2), 0600);
+  r.state = SandboxState::failed;
+  store.update(r);
+  EXPECT_EQ(store.load("pod1")->state, SandboxState::failed);
+  // A complete line that is not a record is corruption, not a torn write.
+  fs::write_file_atomic(path, complete + next.substr(0, 10) + "\n", 0600);
+  EXPECT_THROW(store.load("pod1"), Error);
+}
+
+TEST(StateStore, UpdateCompactsALongFileAndRecreatesAMissingOne) {
+  test::TempDir dir;
+  StateStore store(dir.path());
+  SandboxRecord r = sample("pod1");
+  store.update(r);  // no file yet: written whole
+  const auto path = store.path_for("pod1");
+  EXPECT_EQ(mode_of(path), 0600U);
+  const std::size_t line = fs::read_file(path).size();
+  for (std::size_t i = 0; i * line < 2 * StateStore::kCompactBytes; ++i) {
+    r.updated_unix = static_cast<std::int64_t>(i);
+    store.update(r);
+    ASSERT_LE(stdfs::file_size(path), StateStore::kCompactBytes);
+  }
+  const std::string text = fs::read_file(path);
+  EXPECT_LT(std::count(text.begin(), text.end(), '\n'),
+            static_cast<long>(2 * StateStore::kCompactBytes / line));
+  EXPECT_EQ(store.load("pod1")->updated_unix, r.updated_unix);
   EXPECT_EQ(count_files(store.records_dir()), 1U);
 }
 
@@ -236,7 +294,7 @@ TEST(StateStore, BadIdsAreRefusedBeforeTouchingFiles) {
     SandboxRecord r = sample("ok");
     r.id = bad;
     try {
-      store.save(r);
+      store.create(r);
       ADD_FAILURE() << "saved id " << bad;
     } catch (const Error& e) {
       EXPECT_TRUE(e.is(errc::invalid_argument)) << e.what();
@@ -272,10 +330,10 @@ TEST(StateStore, LoadOfCorruptRecordThrows) {
 TEST(StateStore, LoadAllOrdersAndSetsCorruptFilesAside) {
   test::TempDir dir;
   StateStore store(dir.path());
-  store.save(sample("c-late", 300));
-  store.save(sample("b-early", 100));
-  store.save(sample("a-same", 200));
-  store.save(sample("z-same", 200));
+  store.create(sample("c-late", 300));
+  store.create(sample("b-early", 100));
+  store.create(sample("a-same", 200));
+  store.create(sample("z-same", 200));
   fs::write_file_atomic(store.records_dir() / "broken.json", "{\"version\": 1", 0600);
   fs::write_file_atomic(store.records_dir() / "wrongname.json",
                         json::serialize(json::value_from(sample("other"))), 0600);

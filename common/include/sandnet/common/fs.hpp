@@ -28,6 +28,10 @@ enum class Durability {
 void write_file_atomic(const std::filesystem::path& path, std::string_view data, mode_t mode,
                        Durability durability = Durability::synced);
 
+// Writes all of data to fd (retrying short writes and EINTR); what names the
+// file in the error.
+void write_all(int fd, std::string_view data, const std::string& what);
+
 // Creates dir and its parents (mode for the ones it creates). Throws if a
 // component exists and is not a directory.
 void ensure_directory(const std::filesystem::path& dir, mode_t mode);

@@ -85,10 +85,10 @@ class SandboxService {
   void start_watch(const SandboxRecord& record, unique_fd pidfd);
   void stop_watch(const std::string& id);
   boost::asio::awaitable<std::optional<SandboxRecord>> load_record(std::string_view id);
-  // Only the record written before the first change to the system needs
-  // Durability::synced: it is what guarantees a DEL after a machine crash.
-  // Later writes describe pins and veths that such a crash removes anyway.
-  boost::asio::awaitable<void> save_record(SandboxRecord& record, fs::Durability durability);
+  // The record written before the first plugin runs is created durably: it is
+  // what guarantees a DEL after a machine crash. Later states are appended
+  // (StateStore::update): they describe pins and veths such a crash removes.
+  boost::asio::awaitable<void> update_record(SandboxRecord& record);
   std::size_t owned_by(uid_t uid) const;
 
   boost::asio::io_context& io_;

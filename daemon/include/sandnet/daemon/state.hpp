@@ -1,6 +1,7 @@
-// The state store: one JSON record per sandbox in <stateDir>/sandboxes/<id>.json
-// (directory 0700, files 0600, each write atomic). The daemon writes a record
-// before the first plugin runs and after every step, so a restart knows every
+// The state store: one file per sandbox in <stateDir>/sandboxes/<id>.json
+// (directory 0700, files 0600). A record is created atomically and durably
+// before the first plugin runs; each later state is appended as one more JSON
+// line, and a read takes the newest complete line. So a restart knows every
 // attachment that may exist and rolls back or serves it again.
 #pragma once
 
@@ -91,11 +92,20 @@ class StateStore {
 
   const std::filesystem::path& records_dir() const noexcept { return records_dir_; }
 
-  // Atomically writes (or replaces) the record of record.id; with
-  // Durability::synced it also survives a machine crash.
-  void save(const SandboxRecord& record, fs::Durability durability = fs::Durability::synced);
-  // The record of id, or nullopt when there is none. A corrupt file throws
-  // (load_all is the one that moves corrupt files aside).
+  // Writes the record of record.id as a new file, atomically, with the file
+  // and its directory fsync'd: it survives a machine crash. Replaces any
+  // file of that id.
+  void create(const SandboxRecord& record);
+  // Records a later state of a sandbox: appends it as one JSON line (no
+  // fsync, no rename: ~20 us where a rename over an fsync'd file costs
+  // ~0.2 ms on ext4). Survives a crash of the daemon, not necessarily a
+  // power loss, which is fine for states that describe pins and veths such a
+  // loss removes anyway. A file grown past kCompactBytes is rewritten
+  // atomically with only this state; a missing one is created that way.
+  void update(const SandboxRecord& record);
+  // The newest state of id, or nullopt when there is none: the last complete
+  // line (a torn append, which has no newline yet, is ignored). A corrupt
+  // file throws (load_all is the one that moves corrupt files aside).
   std::optional<SandboxRecord> load(std::string_view id) const;
   // Removes the record of id; fine when there is none.
   void remove(std::string_view id);
@@ -110,6 +120,8 @@ class StateStore {
 
   // Path of id's record; validates id (CNI container ID rules, length).
   std::filesystem::path path_for(std::string_view id) const;
+
+  static constexpr std::size_t kCompactBytes = 64 * 1024;
 
  private:
   std::filesystem::path records_dir_;
