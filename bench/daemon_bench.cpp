@@ -12,6 +12,7 @@
 // Also reports the daemon's peak RSS with N pods attached and sandbox.get
 // throughput on a warm connection. Needs root. See docs/benchmarks.md.
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -50,6 +51,10 @@ namespace stdfs = std::filesystem;
 struct Options {
   std::size_t pods = 100;
   unsigned clients = 8;
+  // Each scenario runs this many times, interleaved with the others (order
+  // reversed every other round), so that drift on a shared machine falls on
+  // every scenario alike; medians are over all rounds' samples.
+  std::size_t rounds = 3;
   std::size_t get_requests = 20000;
   stdfs::path sandnetd;    // default: <build>/daemon/sandnetd
   stdfs::path plugin_dir;  // default: <build>/tests/plugins (sncni-passthrough)
@@ -60,6 +65,7 @@ struct Options {
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "bench_daemon: " << why << "\n"
             << "usage: bench_daemon [--pods N (1..1000, default 100)] [--clients C (default 8)]\n"
+            << "                    [--rounds R (1..20, default 3)]\n"
             << "                    [--get-requests M] [--sandnetd PATH] [--plugin-dir DIR]\n"
             << "                    [--only SUBSTRING] [--pidfd]\n";
   std::exit(2);
@@ -81,6 +87,7 @@ Options parse_options(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--pods") o.pods = number(i, "--pods", 1, 1000);
+    else if (a == "--rounds") o.rounds = number(i, "--rounds", 1, 20);
     else if (a == "--clients") o.clients = static_cast<unsigned>(number(i, "--clients", 1, 64));
     else if (a == "--get-requests") o.get_requests = number(i, "--get-requests", 1, 10000000);
     else if (a == "--sandnetd" && i + 1 < argc) o.sandnetd = argv[++i];
@@ -151,13 +158,14 @@ class DaemonProcess {
  public:
   DaemonProcess(const Options& o, const Chain& chain, bool native_loopback, const stdfs::path& dir) {
     socket_ = dir / "sandnetd.sock";
+    netns_dir_ = dir / "netns";
     fs::ensure_directory(dir / "conf", 0755);
     fs::write_file_atomic(dir / "conf" / "10-snbench.conflist", conflist_of(chain), 0644);
     json::array bin_dirs;
     for (const auto& d : chain.plugin_dirs) bin_dirs.emplace_back(d);
     json::object config{
         {"socket", socket_.string()},
-        {"netnsDir", (dir / "netns").string()},
+        {"netnsDir", netns_dir_.string()},
         {"stateDir", (dir / "state").string()},
         {"autoTeardown", false},
         {"maxConcurrentSetups", 8},
@@ -201,14 +209,25 @@ class DaemonProcess {
     }
   }
   ~DaemonProcess() {
+    stop();
+    // sandnetd makes its pin dir a shared bind mount (as `ip netns` does)
+    // and leaves it: take it away with the scratch dir.
+    while (::umount2(netns_dir_.c_str(), MNT_DETACH) == 0) {
+    }
+  }
+  void stop() {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGTERM);
     for (int i = 0; i < 200; ++i) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
   }
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;
@@ -243,44 +262,61 @@ class DaemonProcess {
 
  private:
   stdfs::path socket_;
+  stdfs::path netns_dir_;
   stdfs::path log_;
   pid_t pid_ = -1;
 };
 
+// One scenario's samples, pooled over its rounds.
 struct Row {
   std::string scenario;
   unsigned clients = 1;
-  Stats setup, teardown;
+  RunResult setup, teardown;
+  std::vector<Millis> setup_round_medians;
+
+  void add(RunResult up, RunResult down) {
+    setup_round_medians.push_back(summarize(up.samples, 0, up.wall).median);
+    pool(setup, up);
+    pool(teardown, down);
+  }
+  static void pool(RunResult& into, const RunResult& from) {
+    into.samples.insert(into.samples.end(), from.samples.begin(), from.samples.end());
+    into.failures += from.failures;
+    into.wall += from.wall;
+  }
+  Stats setup_stats() const { return summarize(setup.samples, setup.failures, setup.wall); }
+  Stats teardown_stats() const { return summarize(teardown.samples, teardown.failures, teardown.wall); }
 };
 
+std::string ms(double v) {
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(2) << v;
+  return s.str();
+}
+
 void print_row(const Row& r) {
-  auto ms = [](double v) {
-    std::ostringstream s;
-    s << std::fixed << std::setprecision(2) << v;
-    return s.str();
-  };
-  std::cout << "| " << r.scenario << " | " << r.clients << " | " << ms(r.setup.median) << " | " << ms(r.setup.p99)
-            << " | " << ms(r.teardown.median) << " | " << ms(r.teardown.p99) << " | " << ms(r.setup.per_second)
-            << " | " << ms(r.teardown.per_second) << " | " << r.setup.failures + r.teardown.failures << " |"
-            << std::endl;
+  const Stats up = r.setup_stats(), down = r.teardown_stats();
+  std::string rounds;
+  for (Millis m : r.setup_round_medians) rounds += (rounds.empty() ? "" : " / ") + ms(m);
+  std::cout << "| " << r.scenario << " | " << r.clients << " | " << ms(up.median) << " | " << ms(up.p99) << " | "
+            << rounds << " | " << ms(down.median) << " | " << ms(down.p99) << " | " << ms(up.per_second) << " | "
+            << ms(down.per_second) << " | " << up.failures + down.failures << " |" << std::endl;
 }
 
 std::string container_id(const std::string& scenario, unsigned clients, std::size_t i) {
   return "snb-" + scenario + "-c" + std::to_string(clients) + "-" + std::to_string(i);
 }
 
-Row run_floor(const std::string& name, const Chain& chain, const std::vector<LightSandbox>& boxes, unsigned clients) {
+void run_floor(Row& row, const Chain& chain, const std::vector<LightSandbox>& boxes) {
   std::vector<json::value> results(boxes.size());
-  Row row{name, clients, {}, {}};
-  RunResult up = run_parallel(boxes.size(), clients, [&](unsigned, std::size_t i) {
-    results[i] = floor_add(chain, container_id(name, clients, i), boxes[i].netns_path(), "eth0");
+  const std::string& name = row.scenario;
+  RunResult up = run_parallel(boxes.size(), row.clients, [&](unsigned, std::size_t i) {
+    results[i] = floor_add(chain, container_id(name, row.clients, i), boxes[i].netns_path(), "eth0");
   });
-  RunResult down = run_parallel(boxes.size(), clients, [&](unsigned, std::size_t i) {
-    floor_del(chain, container_id(name, clients, i), boxes[i].netns_path(), "eth0", results[i]);
+  RunResult down = run_parallel(boxes.size(), row.clients, [&](unsigned, std::size_t i) {
+    floor_del(chain, container_id(name, row.clients, i), boxes[i].netns_path(), "eth0", results[i]);
   });
-  row.setup = summarize(std::move(up.samples), up.failures, up.wall);
-  row.teardown = summarize(std::move(down.samples), down.failures, down.wall);
-  return row;
+  row.add(std::move(up), std::move(down));
 }
 
 struct DaemonExtras {
@@ -289,14 +325,15 @@ struct DaemonExtras {
   std::size_t attached = 0;
 };
 
-Row run_daemon(const std::string& name, const DaemonProcess& daemon, const std::vector<LightSandbox>& boxes,
-               unsigned clients, const Options& o, DaemonExtras* extras) {
+void run_daemon(Row& row, const DaemonProcess& daemon, const std::vector<LightSandbox>& boxes, const Options& o,
+                DaemonExtras* extras) {
+  const std::string& name = row.scenario;
+  const unsigned clients = row.clients;
   std::vector<client::Client> conns;
   for (unsigned c = 0; c < clients; ++c) {
     conns.emplace_back(daemon.options());
     conns.back().connect();
   }
-  Row row{name, clients, {}, {}};
   RunResult up = run_parallel(boxes.size(), clients, [&](unsigned w, std::size_t i) {
     protocol::SetupParams p;
     p.id = container_id(name, clients, i);
@@ -323,9 +360,7 @@ Row run_daemon(const std::string& name, const DaemonProcess& daemon, const std::
     auto r = conns[w].teardown(container_id(name, clients, i));
     if (!r.errors.empty()) throw_error(errc::internal, "teardown: " + r.errors.front());
   });
-  row.setup = summarize(std::move(up.samples), up.failures, up.wall);
-  row.teardown = summarize(std::move(down.samples), down.failures, down.wall);
-  return row;
+  row.add(std::move(up), std::move(down));
 }
 
 int bench_main(int argc, char** argv) {
@@ -343,36 +378,50 @@ int bench_main(int argc, char** argv) {
   boxes.reserve(o.pods);
   for (std::size_t i = 0; i < o.pods; ++i) boxes.emplace_back(100000 + static_cast<std::uint32_t>(i % 64) * 65536);
 
-  std::cout << "pods: " << o.pods << ", sandbox ref: " << (o.use_pidfd ? "pidfd" : "pid")
-            << ", cores: " << std::thread::hardware_concurrency() << "\n\n";
-  std::cout << "| scenario | clients | setup p50 ms | setup p99 ms | teardown p50 ms | teardown p99 ms | setups/s | "
-               "teardowns/s | failures |\n|---|---|---|---|---|---|---|---|---|"
+  std::cout << "pods: " << o.pods << ", rounds: " << o.rounds << " (interleaved), sandbox ref: "
+            << (o.use_pidfd ? "pidfd" : "pid") << ", cores: " << std::thread::hardware_concurrency() << "\n\n";
+  std::cout << "| scenario | clients | setup p50 ms | setup p99 ms | setup p50 by round | teardown p50 ms | "
+               "teardown p99 ms | setups/s | teardowns/s | failures |\n|---|---|---|---|---|---|---|---|---|---|"
             << std::endl;
 
   std::map<std::string, double> setup_median;  // "<scenario>/<clients>" -> ms
   std::vector<std::pair<std::string, DaemonExtras>> extras_rows;
   auto wanted = [&](const std::string& s) { return o.only.empty() || s.find(o.only) != std::string::npos; };
+  struct Scenario {
+    std::string name;
+    bool daemon = false, native_loopback = false;
+  };
   for (unsigned clients : {1u, o.clients}) {
     for (bool real : {false, true}) {
       const std::string chain_name = real ? "real" : "trivial";
-      if (wanted("floor-" + chain_name)) {
-        ScratchDir dir;
-        Row r = run_floor("floor-" + chain_name, make_chain(real, dir.path() / "ipam", o), boxes, clients);
-        print_row(r);
-        setup_median[r.scenario + "/" + std::to_string(clients)] = r.setup.median;
+      std::vector<Scenario> scenarios{{"floor-" + chain_name, false, false}, {"daemon-" + chain_name, true, false}};
+      if (real) scenarios.push_back({"daemon-real-nativelo", true, true});
+      std::erase_if(scenarios, [&](const Scenario& sc) { return !wanted(sc.name); });
+      std::vector<Row> rows;
+      for (const auto& sc : scenarios) rows.push_back(Row{sc.name, clients, {}, {}, {}});
+      std::vector<DaemonExtras> extras(scenarios.size());
+      for (std::size_t round = 0; round < o.rounds; ++round) {
+        for (std::size_t k = 0; k < scenarios.size(); ++k) {
+          const std::size_t at = round % 2 == 0 ? k : scenarios.size() - 1 - k;
+          const Scenario& sc = scenarios[at];
+          ScratchDir dir;
+          Chain chain = make_chain(real, dir.path() / "ipam", o);
+          if (!sc.daemon) {
+            run_floor(rows[at], chain, boxes);
+            continue;
+          }
+          DaemonProcess daemon(o, chain, sc.native_loopback, dir.path());
+          const bool last = round + 1 == o.rounds;
+          const std::size_t failed_before = rows[at].setup.failures + rows[at].teardown.failures;
+          run_daemon(rows[at], daemon, boxes, o, last && clients == o.clients ? &extras[at] : nullptr);
+          if (rows[at].setup.failures + rows[at].teardown.failures > failed_before)
+            std::cerr << "sandnetd log tail:\n" << daemon.log_tail();
+        }
       }
-      for (bool native : real ? std::vector<bool>{false, true} : std::vector<bool>{false}) {
-        const std::string name = std::string("daemon-") + chain_name + (native ? "-nativelo" : "");
-        if (!wanted(name)) continue;
-        ScratchDir dir;
-        Chain chain = make_chain(real, dir.path() / "ipam", o);
-        DaemonProcess daemon(o, chain, native, dir.path());
-        DaemonExtras extras;
-        Row r = run_daemon(name, daemon, boxes, clients, o, clients == o.clients ? &extras : nullptr);
-        print_row(r);
-        setup_median[r.scenario + "/" + std::to_string(clients)] = r.setup.median;
-        if (clients == o.clients) extras_rows.emplace_back(name, extras);
-        if (r.setup.failures + r.teardown.failures > 0) std::cerr << "sandnetd log tail:\n" << daemon.log_tail();
+      for (std::size_t k = 0; k < rows.size(); ++k) {
+        print_row(rows[k]);
+        setup_median[rows[k].scenario + "/" + std::to_string(clients)] = rows[k].setup_stats().median;
+        if (scenarios[k].daemon && clients == o.clients) extras_rows.emplace_back(scenarios[k].name, extras[k]);
       }
     }
     if (o.clients == 1) break;

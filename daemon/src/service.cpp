@@ -9,7 +9,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
@@ -30,7 +29,6 @@
 namespace sandnet::daemon {
 namespace asio = boost::asio;
 namespace json = boost::json;
-using namespace boost::asio::experimental::awaitable_operators;
 
 std::string pin_name_for(std::string_view sandbox_id) {
   return std::string(kPinPrefix) + std::string(sandbox_id);
@@ -226,11 +224,6 @@ json::object snapshot_to_json(const netns::Snapshot& s) {
 
 // Everything about a setup request that can be checked without touching the
 // system. Throws Error(invalid_argument) naming the bad part.
-struct SetupInputs {
-  Catalog catalog;
-  OpenedNetns opened;
-};
-
 struct SetupPlan {
   std::vector<std::string> networks;
   std::vector<std::string> ifnames;
@@ -287,6 +280,80 @@ SetupPlan plan_setup(const protocol::SetupParams& p, const Catalog& catalog) {
   return plan;
 }
 
+DelPlan plan_del(const Config& config, const SandboxRecord& record) {
+  DelPlan plan;
+  plan.lists.resize(record.attachments.size());
+  plan.why_not.resize(record.attachments.size());
+  std::optional<Catalog> catalog;
+  std::string catalog_error;
+  try {
+    catalog = load_catalog(config);
+  } catch (const std::exception& e) {
+    // The cached config of each attachment may still do.
+    catalog_error = std::string("; load networks: ") + e.what();
+    catalog.emplace();
+  }
+  for (std::size_t k = 0; k < record.attachments.size(); ++k) {
+    try {
+      plan.lists[k] = list_for_del(*catalog, config, record.attachments[k], record.id);
+    } catch (const std::exception& e) {
+      plan.why_not[k] = e.what() + catalog_error;
+    }
+  }
+  return plan;
+}
+
+// What a setup has done before its first plugin runs.
+struct PreparedSetup {
+  Catalog catalog;
+  OpenedNetns opened;
+  SandboxRecord record;
+};
+
+// Blocking (pool thread): plan, open the netns, authorize, pin, and create the
+// record durably. The pin may come first: it changes nothing a restart cannot
+// see (a pin without a record is removed at start). On failure nothing is left.
+PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::size_t owned,
+                            const protocol::SetupParams& p, unique_fd passed_fd, StateStore& store) {
+  PreparedSetup s{load_catalog(config), open_netns(p.ref, p.pid, std::move(passed_fd)), {}};
+  const SetupPlan plan = plan_setup(p, s.catalog);
+  SetupAsk ask{plan.networks, p.capabilities, {}, owned};
+  for (const auto& arg : p.args) ask.arg_keys.push_back(arg.first);
+  authorize_setup(config, caller, s.opened.facts, ask);
+
+  SandboxRecord& record = s.record;
+  record.id = p.id;
+  record.owner_uid = caller.uid;
+  record.owner_gid = caller.gid;
+  record.pin_path = (config.netns_dir / pin_name_for(p.id)).string();
+  record.pid = s.opened.pid;
+  record.netns_inode = s.opened.facts.inode;
+  record.netns_device = s.opened.facts.device;
+  record.state = SandboxState::setting_up;
+  record.args = p.args;
+  record.capabilities = p.capabilities;
+  record.labels = p.labels;
+  record.created_unix = record.updated_unix = now_unix();
+  // Every planned attachment is in the record before the first plugin runs:
+  // a crash from then on is rolled back at the next start (DEL of a network
+  // whose ADD never ran is harmless).
+  for (std::size_t i = 0; i < plan.networks.size(); ++i)
+    record.attachments.push_back(AttachmentRecord{plan.networks[i], plan.ifnames[i], AttachmentPhase::adding, nullptr, {}});
+
+  netns::pin(s.opened.handle, config.netns_dir, pin_name_for(p.id));
+  try {
+    store.create(record);
+  } catch (...) {
+    try {
+      netns::unpin(config.netns_dir, pin_name_for(p.id));
+    } catch (const Error& e) {
+      spdlog::error("setup {}: unpin after a failed record write: {}", p.id, e.what());
+    }
+    throw;
+  }
+  return s;
+}
+
 }  // namespace
 
 SandboxService::SandboxService(asio::io_context& io, Config config)
@@ -336,11 +403,9 @@ asio::awaitable<std::optional<SandboxRecord>> SandboxService::load_record(std::s
   co_return co_await offload(pool_, std::move(work1));
 }
 
-asio::awaitable<void> SandboxService::update_record(SandboxRecord& record) {
+void SandboxService::update_record(SandboxRecord& record) {
   record.updated_unix = now_unix();
-  SandboxRecord copy = record;
-  auto work2 = [this, copy = std::move(copy)] { store_.update(copy); };
-  co_await offload(pool_, std::move(work2));
+  store_.update(record);
 }
 
 // ---------------------------------------------------------------- setup
@@ -357,84 +422,49 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
   auto runtime = runtime_;
 
   // What to roll back if anything below fails.
-  SandboxRecord record;
-  bool reserved = false, record_written = false;
+  bool reserved = false;
+  std::optional<PreparedSetup> prepared;
   std::size_t attempted = 0;
   std::optional<Error> failure;
 
   try {
     if (owners_.count(p.id)) throw_error(errc::already_exists, "sandbox " + p.id + " already exists");
-    unique_fd passed_fd = fds.empty() ? unique_fd() : std::move(fds.front());
-    // One hop for what the plan and the policy need. optional: awaitable
-    // results must be default-constructible.
-    auto work3 = [config, ref = p.ref, pid = p.pid, fd = std::move(passed_fd)]() mutable {
-      std::optional<SetupInputs> result;
-      result.emplace(SetupInputs{load_catalog(*config), open_netns(ref, pid, std::move(fd))});
-      return result;
-    };
-    auto inputs = co_await offload(pool_, std::move(work3));
-    const Catalog& catalog = inputs->catalog;
-    OpenedNetns& opened = inputs->opened;
-    auto plan = plan_setup(p, catalog);
-
-    SetupAsk ask{plan.networks, p.capabilities, {}, owned_by(caller.uid)};
-    for (const auto& arg : p.args) ask.arg_keys.push_back(arg.first);
-    authorize_setup(*config, caller, opened.facts, ask);
-    // Reserve the id (and count it against maxSandboxes) before the first await.
+    // Reserve the id (and count it against maxSandboxes) before the first
+    // await, so that concurrent setups of one caller count each other.
+    const std::size_t owned = owned_by(caller.uid);
     owners_.emplace(p.id, caller.uid);
     reserved = true;
-
     auto permit = co_await setup_slots_.acquire();
 
-    record.id = p.id;
-    record.owner_uid = caller.uid;
-    record.owner_gid = caller.gid;
-    record.pin_path = (config->netns_dir / pin_name_for(p.id)).string();
-    record.pid = opened.pid;
-    record.netns_inode = opened.facts.inode;
-    record.netns_device = opened.facts.device;
-    record.state = SandboxState::setting_up;
-    record.args = p.args;
-    record.capabilities = p.capabilities;
-    record.labels = p.labels;
-    record.created_unix = now_unix();
-    // Every planned attachment is in the record before anything is changed
-    // on the system: a crash from here on is rolled back at the next start
-    // (DEL of a network whose ADD never ran is harmless).
-    for (std::size_t i = 0; i < plan.networks.size(); ++i)
-      record.attachments.push_back(AttachmentRecord{plan.networks[i], plan.ifnames[i], AttachmentPhase::adding, nullptr, {}});
-    // The fsync'd record and the pin, side by side: the pin changes nothing a
-    // restart cannot see (a pin without a record is removed at start), so
-    // only the first plugin has to wait for the record to be on disk. Both
-    // complete before this resumes; rollback undoes whichever succeeded.
-    record.updated_unix = now_unix();
-    record_written = true;
-    auto work4 = [this, copy = record] { store_.create(copy); };
-    auto work5 = [&handle = opened.handle, dir = config->netns_dir, name = pin_name_for(p.id)] {
-      netns::pin(handle, dir, name);
+    unique_fd passed_fd = fds.empty() ? unique_fd() : std::move(fds.front());
+    // Everything before the first plugin in one hop to the pool: on this
+    // 2-core VM waking an idle thread costs 0.05-0.25 ms, more than most of
+    // the steps themselves.
+    auto work3 = [this, config, caller, owned, &p, fd = std::move(passed_fd)]() mutable {
+      std::optional<PreparedSetup> result;
+      result.emplace(prepare_setup(*config, caller, owned, p, std::move(fd), store_));
+      return result;
     };
-    auto create_op = offload(pool_, std::move(work4));
-    auto pin_op = offload(pool_, std::move(work5));
-    auto both = std::move(create_op) && std::move(pin_op);
-    co_await std::move(both);
-
+    prepared = co_await offload(pool_, std::move(work3));
+    SandboxRecord& record = prepared->record;
     for (std::size_t i = 0; i < record.attachments.size(); ++i) {
       attempted = i + 1;
       auto& att = record.attachments[i];
-      const auto* list = catalog.find(att.network);
+      const auto* list = prepared->catalog.find(att.network);
       auto conf = runtime_conf(record, att);
       auto result = co_await runtime->add(*list, conf);
       att.phase = AttachmentPhase::added;
       att.result = std::move(result);
-      // One write per result; the last one also marks the sandbox ready.
+      // One line per result; the last one also marks the sandbox ready.
       if (attempted == record.attachments.size()) record.state = SandboxState::ready;
-      co_await update_record(record);
+      update_record(record);
     }
 
-    if (config->auto_teardown && opened.handle.pidfd() >= 0) {
-      start_watch(record, dup_cloexec(opened.handle.pidfd()));
+    if (config->auto_teardown && prepared->opened.handle.pidfd() >= 0) {
+      start_watch(record, dup_cloexec(prepared->opened.handle.pidfd()));
     }
-    spdlog::info("setup {} for uid {}: {} network(s) on {}", p.id, caller.uid, plan.networks.size(), record.pin_path);
+    spdlog::info("setup {} for uid {}: {} network(s) on {}", p.id, caller.uid, record.attachments.size(),
+                 record.pin_path);
     co_return to_info(record);
   } catch (const std::exception& e) {
     failure = as_error(e);
@@ -442,32 +472,26 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
 
   // Roll back with a fresh budget (each DEL gets the full plugin timeout, no
   // matter how long the ADD took); the caller gets the original error.
-  if (record_written) {
+  if (prepared) {
+    SandboxRecord& record = prepared->record;
     if (attempted < record.attachments.size()) record.attachments.resize(attempted);
     for (auto& att : record.attachments)
       if (att.phase == AttachmentPhase::adding) att.phase = AttachmentPhase::failed;
-    auto errors = co_await remove_attachments(record);
+    auto errors = co_await remove_attachments(record, std::nullopt);
     if (errors.empty()) {
-      try {
-        auto work6 = [this, id = p.id] { store_.remove(id); };
-        co_await offload(pool_, std::move(work6));
-        owners_.erase(p.id);
-        reserved = false;
-      } catch (const std::exception& e) {
-        errors.emplace_back(e.what());
-      }
-    }
-    if (!errors.empty()) {
-      // Keep the record so teardown, gc or the next start can finish the job.
+      owners_.erase(p.id);
+    } else {
+      // The record stays (and so does the reservation), so that teardown, gc
+      // or the next start can finish the job.
       record.state = SandboxState::failed;
       try {
-        co_await update_record(record);
+        update_record(record);
       } catch (const std::exception& e) {
         errors.emplace_back(e.what());
       }
-      reserved = false;  // the record stays, and so does the reservation
       for (const auto& err : errors) spdlog::error("setup {}: rollback: {}", p.id, err);
     }
+    reserved = false;
   }
   if (reserved) owners_.erase(p.id);
   failure->add_context(context);
@@ -476,36 +500,46 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
 }
 
 // Best effort: DEL every attachment (reverse order) while the pin is live,
-// then unpin. Returns what failed.
-asio::awaitable<std::vector<std::string>> SandboxService::remove_attachments(const SandboxRecord& record) {
-  std::vector<std::string> errors;
+// then unpin and, when nothing failed, remove the record. Returns what failed.
+asio::awaitable<std::vector<std::string>> SandboxService::remove_attachments(const SandboxRecord& record,
+                                                                              std::optional<DelPlan> plan) {
   auto config = config_;
   auto runtime = runtime_;
-  std::optional<Catalog> catalog;
-  try {
-    auto work7 = [config] { return load_catalog(*config); };
-    catalog = co_await offload(pool_, std::move(work7));
-  } catch (const std::exception& e) {
-    errors.emplace_back(std::string("load networks: ") + e.what());
-    catalog.emplace();
+  if (!plan) {
+    auto work7 = [config, &record] { return std::optional<DelPlan>(plan_del(*config, record)); };
+    plan = co_await offload(pool_, std::move(work7));
   }
-  for (auto it = record.attachments.rbegin(); it != record.attachments.rend(); ++it) {
-    const auto& att = *it;
+  std::vector<std::string> errors;
+  for (std::size_t k = record.attachments.size(); k-- > 0;) {
+    const auto& att = record.attachments[k];
     try {
-      auto work8 = [&] { return list_for_del(*catalog, *config, att, record.id); };
-      auto list = co_await offload(pool_, std::move(work8));
+      if (!plan->lists[k]) throw_error(errc::not_found, plan->why_not[k]);
       auto conf = runtime_conf(record, att);
-      co_await runtime->del(list, conf);
+      co_await runtime->del(*plan->lists[k], conf);
     } catch (const std::exception& e) {
       errors.push_back("DEL " + att.network + " " + att.ifname + ": " + e.what());
     }
   }
-  try {
-    auto work9 = [dir = config->netns_dir, name = pin_name_for(record.id)] { netns::unpin(dir, name); };
-    co_await offload(pool_, std::move(work9));
-  } catch (const std::exception& e) {
-    errors.push_back(std::string("unpin: ") + e.what());
-  }
+  // Unpin and forget in one hop. A record whose DEL failed stays, so that a
+  // retry, gc or the next start still knows the attachment (the CNI cache
+  // entry stays too).
+  auto work9 = [this, dir = config->netns_dir, id = record.id, forget = errors.empty()] {
+    std::vector<std::string> failed;
+    try {
+      netns::unpin(dir, pin_name_for(id));
+    } catch (const std::exception& e) {
+      failed.push_back(std::string("unpin: ") + e.what());
+      return failed;
+    }
+    try {
+      if (forget) store_.remove(id);
+    } catch (const std::exception& e) {
+      failed.push_back(std::string("remove record: ") + e.what());
+    }
+    return failed;
+  };
+  auto last = co_await offload(pool_, std::move(work9));
+  errors.insert(errors.end(), last.begin(), last.end());
   co_return errors;
 }
 
@@ -515,35 +549,47 @@ asio::awaitable<protocol::TeardownResult> SandboxService::teardown(const Caller&
   InFlight in_flight(in_flight_);
   with_context("teardown " + id, [&] { validate::container_id(id); });
   auto guard = co_await locks_.lock(id);
-  auto record = co_await load_record(id);
-  if (!record) co_return protocol::TeardownResult{id, false, {}};
-  authorize_access(caller, record->owner_uid, id);
+  // The record and the lists to DEL it with, in one hop.
+  auto work10 = [this, config = config_, id] {
+    std::optional<std::pair<SandboxRecord, DelPlan>> found;
+    if (auto record = store_.load(id)) {
+      DelPlan plan = plan_del(*config, *record);
+      found.emplace(std::move(*record), std::move(plan));
+    }
+    return found;
+  };
+  auto found = co_await offload(pool_, std::move(work10));
+  if (!found) co_return protocol::TeardownResult{id, false, {}};
+  authorize_access(caller, found->first.owner_uid, id);
   std::string why = "requested by uid " + std::to_string(caller.uid);
-  co_return co_await teardown_locked(std::move(*record), std::move(why));
+  co_return co_await teardown_locked(std::move(found->first), std::move(why), std::move(found->second));
 }
 
-asio::awaitable<protocol::TeardownResult> SandboxService::teardown_locked(SandboxRecord record, std::string why) {
+asio::awaitable<protocol::TeardownResult> SandboxService::teardown_locked(SandboxRecord record, std::string why,
+                                                                          std::optional<DelPlan> plan) {
   stop_watch(record.id);
   protocol::TeardownResult result{record.id, true, {}};
   record.state = SandboxState::tearing_down;
   try {
-    co_await update_record(record);
+    update_record(record);
   } catch (const std::exception& e) {
     result.errors.push_back(std::string("record: ") + e.what());
   }
-  auto errors = co_await remove_attachments(record);
+  auto errors = co_await remove_attachments(record, std::move(plan));
   result.errors.insert(result.errors.end(), errors.begin(), errors.end());
-  try {
-    auto work10 = [this, id = record.id] { store_.remove(id); };
-    co_await offload(pool_, std::move(work10));
-  } catch (const std::exception& e) {
-    result.errors.push_back(std::string("remove record: ") + e.what());
-  }
-  owners_.erase(record.id);
-  if (result.errors.empty())
+  if (errors.empty()) {
+    owners_.erase(record.id);
     spdlog::info("teardown {} ({})", record.id, why);
-  else
-    for (const auto& err : result.errors) spdlog::warn("teardown {} ({}): {}", record.id, why, err);
+    co_return result;
+  }
+  // Kept as "failed" for a retry, gc or the next start.
+  record.state = SandboxState::failed;
+  try {
+    update_record(record);
+  } catch (const std::exception& e) {
+    result.errors.push_back(std::string("record: ") + e.what());
+  }
+  for (const auto& err : result.errors) spdlog::warn("teardown {} ({}): {}", record.id, why, err);
   co_return result;
 }
 
@@ -563,15 +609,18 @@ asio::awaitable<json::object> SandboxService::check(const Caller& caller, std::s
   auto runtime = runtime_;
   std::optional<Error> failure;
   try {
-    auto work11 = [path = record->pin_path] { netns::open_pin(path); };
-    co_await offload(pool_, std::move(work11));
-    auto work12 = [config] { return load_catalog(*config); };
-    auto catalog = co_await offload(pool_, std::move(work12));
-    for (const auto& att : record->attachments) {
-      auto list = list_for_del(catalog, *config, att, id);
+    // The pin must be live; the lists are the ones a DEL would use.
+    auto work11 = [config, &record = *record] {
+      netns::open_pin(record.pin_path);
+      return std::optional<DelPlan>(plan_del(*config, record));
+    };
+    auto plan = co_await offload(pool_, std::move(work11));
+    for (std::size_t k = 0; k < record->attachments.size(); ++k) {
+      const auto& att = record->attachments[k];
       try {
+        if (!plan->lists[k]) throw_error(errc::not_found, plan->why_not[k]);
         auto conf = runtime_conf(*record, att);
-        co_await runtime->check(list, conf);
+        co_await runtime->check(*plan->lists[k], conf);
       } catch (Error& e) {
         e.add_context(att.network);
         throw;
