@@ -190,15 +190,37 @@ asio::awaitable<std::string> run_once(const PluginInvocation& call, const std::s
       guard.mark_reaped();
     }
   };
+  // The input once the caller's gate opens. A gate that fails kills the
+  // plugin and is rethrown below, once pipes and pidfd have finished (an
+  // exception inside the group below would wait for the deadline).
+  std::exception_ptr gate_error;
+  auto feed = [&]() -> asio::awaitable<void> {
+    if (call.before_input) {
+      try {
+        auto wait = call.before_input();  // named: g++ 12 destroys co_await temporaries twice
+        co_await std::move(wait);
+      } catch (...) {
+        gate_error = std::current_exception();
+      }
+      if (gate_error) {
+        guard.kill_group();
+        boost::system::error_code ignored;
+        in.close(ignored);
+        co_return;
+      }
+    }
+    co_await write_all(in, call.stdin_data);
+  };
   auto deadline = [&]() -> asio::awaitable<void> {
     asio::steady_timer timer(ex, call.timeout);
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   };
 
-  auto outcome = co_await ((write_all(in, call.stdin_data) && read_all(out, out_data) &&
+  auto outcome = co_await ((feed() && read_all(out, out_data) &&
                             read_all(err, err_data) && wait_exit()) ||
                            deadline());
+  if (gate_error) std::rethrow_exception(gate_error);
   if (outcome.index() == 1 || status == -1) {
     guard.kill_group();
     throw_error(errc::timeout, label + ": no answer within " + std::to_string(call.timeout.count()) +

@@ -114,7 +114,8 @@ struct Runtime::Call {
   std::string command;
   std::string container_id, netns, ifname, cni_args;
 
-  asio::awaitable<std::string> run(const json::object& plugin, const json::object& stdin_conf) const {
+  asio::awaitable<std::string> run(const json::object& plugin, const json::object& stdin_conf,
+                                   std::function<asio::awaitable<void>()> before_input = {}) const {
     PluginInvocation inv;
     inv.plugin = find_plugin(plugin_type(plugin), runtime.options_.plugin_dirs);
     inv.command = command;
@@ -126,11 +127,13 @@ struct Runtime::Call {
       inv.cni_path += (inv.cni_path.empty() ? "" : ":") + dir.string();
     inv.stdin_data = json::serialize(stdin_conf);
     inv.timeout = runtime.options_.plugin_timeout;
+    inv.before_input = std::move(before_input);
     co_return co_await exec_plugin(std::move(inv));
   }
 };
 
-asio::awaitable<json::object> Runtime::add(const NetworkConfigList& list, const RuntimeConf& rt) {
+asio::awaitable<json::object> Runtime::add(const NetworkConfigList& list, const RuntimeConf& rt,
+                                           std::function<asio::awaitable<void>()> before_first_input) {
   const std::string ctx = "add " + rt.container_id + " to " + list.name;
   std::optional<json::object> prev;
   try {
@@ -143,10 +146,15 @@ asio::awaitable<json::object> Runtime::add(const NetworkConfigList& list, const 
       const json::object conf = build_plugin_stdin(plugin, list.name, list.cni_version,
                                                    prev ? &prev_value : nullptr, rt.capability_args);
       std::string out;
+      auto gate = std::exchange(before_first_input, {});
       if (options_.native_loopback && type == "loopback") {
+        if (gate) {
+          auto wait = gate();  // named: g++ 12 destroys co_await temporaries twice
+          co_await std::move(wait);
+        }
         out = co_await native_loopback(true, rt.netns, conf);
       } else {
-        out = co_await call.run(plugin, conf);
+        out = co_await call.run(plugin, conf, std::move(gate));
       }
       json::object result =
           with_context(type, [&] { return parse_result(out, list.cni_version); });

@@ -10,9 +10,12 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <spdlog/spdlog.h>
 #include <type_traits>
@@ -81,6 +84,52 @@ auto offload(asio::thread_pool& pool, F f) -> asio::awaitable<std::invoke_result
         asio::use_awaitable, std::move(f));
   }
 }
+
+// A blocking job started on the pool now and awaited later, so that the
+// event loop can do other work for the same request meanwhile. wait() may be
+// called any number of times, also after the job finished; it rethrows what
+// the job threw. Lives on the event loop's thread.
+class PoolJob {
+ public:
+  PoolJob(asio::thread_pool& pool, asio::io_context& io, std::function<void()> job)
+      : state_(std::make_shared<State>(io)) {
+    asio::post(pool, [state = state_, &io, job = std::move(job)] {
+      std::exception_ptr error;
+      try {
+        job();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      asio::post(io, [state, error] {
+        state->error = error;
+        state->done = true;
+        state->wakeup.cancel();
+      });
+    });
+  }
+
+  // Not a coroutine itself: the frame holds the state, not this.
+  asio::awaitable<void> wait() const { return wait_on(state_); }
+
+ private:
+  struct State;
+  static asio::awaitable<void> wait_on(std::shared_ptr<State> state) {
+    while (!state->done) {
+      state->wakeup.expires_at(asio::steady_timer::time_point::max());
+      boost::system::error_code ignored;
+      co_await state->wakeup.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+    if (state->error) std::rethrow_exception(state->error);
+  }
+
+  struct State {
+    explicit State(asio::io_context& io) : wakeup(io) {}
+    bool done = false;
+    std::exception_ptr error;
+    asio::steady_timer wakeup;
+  };
+  std::shared_ptr<State> state_;
+};
 
 // Counts a request as in flight for status.
 class InFlight {
@@ -310,11 +359,12 @@ struct PreparedSetup {
   SandboxRecord record;
 };
 
-// Blocking (pool thread): plan, open the netns, authorize, pin, and create the
-// record durably. The pin may come first: it changes nothing a restart cannot
-// see (a pin without a record is removed at start). On failure nothing is left.
+// Blocking (pool thread): plan, open the netns, authorize, pin, and build the
+// record. The pin may come before the record is on disk: it changes nothing a
+// restart cannot see (a pin without a record is removed at start). On
+// failure nothing is left.
 PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::size_t owned,
-                            const protocol::SetupParams& p, unique_fd passed_fd, StateStore& store) {
+                            const protocol::SetupParams& p, unique_fd passed_fd) {
   PreparedSetup s{load_catalog(config), open_netns(p.ref, p.pid, std::move(passed_fd)), {}};
   const SetupPlan plan = plan_setup(p, s.catalog);
   SetupAsk ask{plan.networks, p.capabilities, {}, owned};
@@ -341,16 +391,6 @@ PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::siz
     record.attachments.push_back(AttachmentRecord{plan.networks[i], plan.ifnames[i], AttachmentPhase::adding, nullptr, {}});
 
   netns::pin(s.opened.handle, config.netns_dir, pin_name_for(p.id));
-  try {
-    store.create(record);
-  } catch (...) {
-    try {
-      netns::unpin(config.netns_dir, pin_name_for(p.id));
-    } catch (const Error& e) {
-      spdlog::error("setup {}: unpin after a failed record write: {}", p.id, e.what());
-    }
-    throw;
-  }
   return s;
 }
 
@@ -424,6 +464,7 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
   // What to roll back if anything below fails.
   bool reserved = false;
   std::optional<PreparedSetup> prepared;
+  std::optional<PoolJob> record_write;
   std::size_t attempted = 0;
   std::optional<Error> failure;
 
@@ -440,19 +481,26 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
     // Everything before the first plugin in one hop to the pool: on this
     // 2-core VM waking an idle thread costs 0.05-0.25 ms, more than most of
     // the steps themselves.
-    auto work3 = [this, config, caller, owned, &p, fd = std::move(passed_fd)]() mutable {
+    auto work3 = [config, caller, owned, &p, fd = std::move(passed_fd)]() mutable {
       std::optional<PreparedSetup> result;
-      result.emplace(prepare_setup(*config, caller, owned, p, std::move(fd), store_));
+      result.emplace(prepare_setup(*config, caller, owned, p, std::move(fd)));
       return result;
     };
     prepared = co_await offload(pool_, std::move(work3));
     SandboxRecord& record = prepared->record;
+    // The record must be on disk (fsync'd: it is what guarantees a DEL after
+    // a machine crash) before the first plugin acts, but not before it
+    // starts: the fsync runs while the first plugin execs and starts up, and
+    // the plugin gets its stdin once the record is durable.
+    record_write.emplace(pool_, io_, [this, copy = record] { store_.create(copy); });
     for (std::size_t i = 0; i < record.attachments.size(); ++i) {
       attempted = i + 1;
       auto& att = record.attachments[i];
       const auto* list = prepared->catalog.find(att.network);
       auto conf = runtime_conf(record, att);
-      auto result = co_await runtime->add(*list, conf);
+      std::function<asio::awaitable<void>()> gate;
+      if (i == 0) gate = [job = *record_write] { return job.wait(); };
+      auto result = co_await runtime->add(*list, conf, std::move(gate));
       att.phase = AttachmentPhase::added;
       att.result = std::move(result);
       // One line per result; the last one also marks the sandbox ready.
@@ -474,6 +522,17 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
   // matter how long the ADD took); the caller gets the original error.
   if (prepared) {
     SandboxRecord& record = prepared->record;
+    // Whether or not the record made it, the rollback starts from a settled
+    // state (a record that failed to be written is rewritten as failed below
+    // if anything remains to be done).
+    if (record_write) {
+      auto settled = record_write->wait();
+      try {
+        co_await std::move(settled);
+      } catch (const std::exception& e) {
+        spdlog::error("setup {}: record: {}", p.id, e.what());
+      }
+    }
     if (attempted < record.attachments.size()) record.attachments.resize(attempted);
     for (auto& att : record.attachments)
       if (att.phase == AttachmentPhase::adding) att.phase = AttachmentPhase::failed;

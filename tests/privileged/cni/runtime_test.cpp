@@ -6,6 +6,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <fstream>
 
@@ -380,6 +384,91 @@ TEST_F(CniPrivileged, HangingPluginIsKilledWithItsProcessGroup) {
   EXPECT_TRUE(group_gone) << "process group " << pgid << " still has members";
   // DEL is still attempted and times out the same way; nothing is cached.
   EXPECT_THROW(runtime.del_sync(list, rt), Error);
+  EXPECT_FALSE(runtime.cached_result(list, rt));
+}
+
+// Runs an async add() with a gate on a private io_context; the exception, if any.
+std::exception_ptr add_with_gate(Runtime& runtime, const NetworkConfigList& list, const RuntimeConf& rt,
+                                 std::function<boost::asio::awaitable<void>()> gate) {
+  boost::asio::io_context io;
+  std::exception_ptr failure;
+  boost::asio::co_spawn(io, runtime.add(list, rt, std::move(gate)),
+                        [&](std::exception_ptr e, json::object) { failure = e; });
+  io.run();
+  return failure;
+}
+
+std::string describe(const std::exception_ptr& failure) {
+  try {
+    if (failure) std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST_F(CniPrivileged, FirstPluginGetsItsInputOnlyOnceTheGateOpens) {
+  TestNetwork net;
+  PinnedSandbox sb;
+  Runtime runtime(net.options());
+  auto list = net.list("1.0.0", {json::parse(R"({"type":"loopback"})").as_object(),
+                                 json::parse(R"({"type":"loopback"})").as_object()});
+  RuntimeConf rt = conf_for(test::unique_name("sncni-g"), sb.path());
+  int calls = 0;
+  std::chrono::steady_clock::time_point opened;
+  auto gate = [&]() -> boost::asio::awaitable<void> {
+    ++calls;
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, std::chrono::milliseconds(300));
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    opened = std::chrono::steady_clock::now();
+  };
+  const auto start = std::chrono::steady_clock::now();
+  auto failure = add_with_gate(runtime, list, rt, gate);
+  ASSERT_FALSE(failure) << describe(failure);
+  EXPECT_EQ(calls, 1);  // the first plugin only
+  EXPECT_GE(opened - start, std::chrono::milliseconds(300));
+  EXPECT_TRUE(runtime.cached_result(list, rt));
+  runtime.del_sync(list, rt);
+}
+
+TEST_F(CniPrivileged, AFailingGateKillsTheWaitingPluginAndFailsTheAdd) {
+  TestNetwork net;
+  PinnedSandbox sb;
+  RuntimeOptions options = net.options();
+  options.plugin_timeout = std::chrono::seconds(30);
+  Runtime runtime(options);
+  // sncni-hang writes its pidfile without reading stdin, then waits forever.
+  auto list = net.list("1.0.0", {json::parse(R"({"type":"sncni-hang"})").as_object()});
+  RuntimeConf rt = conf_for(test::unique_name("sncni-gf"), sb.path());
+  const std::string pidfile = net.state.path() + "/hang.pid";
+  rt.args = {{"SNCNI_PIDFILE", pidfile}};
+  auto gate = [&]() -> boost::asio::awaitable<void> {
+    // Fail only once the plugin is running, as a record write that fails would.
+    for (int i = 0; i < 200 && !std::filesystem::exists(pidfile); ++i) {
+      boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, std::chrono::milliseconds(10));
+      co_await timer.async_wait(boost::asio::use_awaitable);
+    }
+    throw_errno(ENOSPC, "record: disk full");
+  };
+  const auto start = std::chrono::steady_clock::now();
+  auto failure = add_with_gate(runtime, list, rt, gate);
+  ASSERT_TRUE(failure);
+  try {
+    std::rethrow_exception(failure);
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("record: disk full"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));  // not the plugin timeout
+  std::ifstream in(pidfile);
+  pid_t pgid = 0;
+  in >> pgid;
+  ASSERT_GT(pgid, 1);
+  bool group_gone = false;
+  for (int i = 0; i < 100 && !group_gone; ++i) {
+    group_gone = ::kill(-pgid, 0) == -1 && errno == ESRCH;
+    if (!group_gone) ::usleep(50 * 1000);
+  }
+  EXPECT_TRUE(group_gone) << "process group " << pgid << " still has members";
   EXPECT_FALSE(runtime.cached_result(list, rt));
 }
 

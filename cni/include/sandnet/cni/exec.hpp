@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,12 @@ struct PluginInvocation {
   std::string cni_path;  // plugin dirs joined with ':'
   std::string stdin_data;
   std::chrono::milliseconds timeout{60000};
+  // Awaited after the plugin is spawned and before its stdin is written
+  // (when set): a caller can let the plugin start up while it finishes work
+  // that must precede the plugin's effects. Plugins act only once they have
+  // read their configuration. The deadline covers the wait; an exception
+  // kills the plugin and is rethrown.
+  std::function<boost::asio::awaitable<void>()> before_input;
 };
 
 // The plugin called type in the first of dirs that has it as an executable

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -48,9 +49,12 @@ class Runtime {
 
   // Runs the plugins in order, chaining prevResult, then caches the final
   // result. Returns it (in the list's version). Does not roll back on
-  // failure: the caller runs del() (every ADD gets a DEL).
-  boost::asio::awaitable<boost::json::object> add(const NetworkConfigList& list,
-                                                  const RuntimeConf& rt);
+  // failure: the caller runs del() (every ADD gets a DEL). before_first_input
+  // (when set) is awaited before the first plugin acts: after it is spawned,
+  // before its stdin is written (see PluginInvocation::before_input).
+  boost::asio::awaitable<boost::json::object> add(
+      const NetworkConfigList& list, const RuntimeConf& rt,
+      std::function<boost::asio::awaitable<void>()> before_first_input = {});
   // Runs the plugins in reverse order with the cached result as prevResult;
   // best effort: every plugin runs, errors are collected and thrown together
   // at the end, the cache entry is removed anyway. A missing/corrupt cache or
