@@ -119,7 +119,15 @@ TestDaemon::TestDaemon(DaemonOptions options) : options_(options) {
   failing_ = network_ + "f";
   slow_ = network_ + "s";
   bridge_ = unique_name("sndm");
-  write_config();
+  // The destructor does not run for a constructor that throws: take the
+  // temp dir away here then.
+  try {
+    write_config();
+  } catch (...) {
+    std::error_code ec;
+    stdfs::remove_all(root_, ec);
+    throw;
+  }
 }
 
 void TestDaemon::write_config() {
