@@ -40,7 +40,7 @@ namespace sandnet::bench {
 
 // The bridge is the one object the plugins keep by design; remove ours.
 void remove_bench_bridge() {
-  [[maybe_unused]] int rc = std::system("ip link del snbench0 2>/dev/null");
+  [[maybe_unused]] int rc = std::system("for b in snbench0 snbench1 snbench2; do ip link del $b 2>/dev/null; done");
 }
 
 namespace {
@@ -51,10 +51,6 @@ namespace stdfs = std::filesystem;
 struct Options {
   std::size_t pods = 100;
   unsigned clients = 8;
-  // Each scenario runs this many times, interleaved with the others (order
-  // reversed every other round), so that drift on a shared machine falls on
-  // every scenario alike; medians are over all rounds' samples.
-  std::size_t rounds = 3;
   std::size_t get_requests = 20000;
   stdfs::path sandnetd;    // default: <build>/daemon/sandnetd
   stdfs::path plugin_dir;  // default: <build>/tests/plugins (sncni-passthrough)
@@ -65,7 +61,7 @@ struct Options {
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "bench_daemon: " << why << "\n"
             << "usage: bench_daemon [--pods N (1..1000, default 100)] [--clients C (default 8)]\n"
-            << "                    [--rounds R (1..20, default 3)]\n"
+
             << "                    [--get-requests M] [--sandnetd PATH] [--plugin-dir DIR]\n"
             << "                    [--only SUBSTRING] [--pidfd]\n";
   std::exit(2);
@@ -87,7 +83,6 @@ Options parse_options(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--pods") o.pods = number(i, "--pods", 1, 1000);
-    else if (a == "--rounds") o.rounds = number(i, "--rounds", 1, 20);
     else if (a == "--clients") o.clients = static_cast<unsigned>(number(i, "--clients", 1, 64));
     else if (a == "--get-requests") o.get_requests = number(i, "--get-requests", 1, 10000000);
     else if (a == "--sandnetd" && i + 1 < argc) o.sandnetd = argv[++i];
@@ -102,10 +97,12 @@ Options parse_options(int argc, char** argv) {
 // The tests' do-nothing plugin (tests/plugins): ADD echoes its prevResult.
 constexpr const char* kTrivialPlugin = "sncni-passthrough";
 constexpr const char* kNetwork = "snbench";
-constexpr const char* kBridge = "snbench0";
-constexpr const char* kSubnet = "10.205.0.0/16";
+// Lane k of the real chain has its own bridge snbench<k> on 10.(205+k).0.0/16
+// (the bridge plugin allows one gateway subnet per bridge).
+constexpr int kFirstSubnetOctet = 205;
 
-Chain make_chain(bool real, const stdfs::path& data_dir, const Options& o) {
+Chain make_chain(bool real, const stdfs::path& data_dir, const Options& o, std::size_t lane) {
+  const std::string subnet = "10." + std::to_string(kFirstSubnetOctet + lane) + ".0.0/16";
   Chain c;
   c.name = kNetwork;
   c.cni_version = "1.0.0";
@@ -117,11 +114,11 @@ Chain make_chain(bool real, const stdfs::path& data_dir, const Options& o) {
   c.plugins.push_back(json::object{{"type", "loopback"}});
   c.plugins.push_back(json::object{
       {"type", "bridge"},
-      {"bridge", kBridge},
+      {"bridge", "snbench" + std::to_string(lane)},
       {"isGateway", true},
       {"ipMasq", true},
       {"ipam", json::object{{"type", "host-local"},
-                            {"ranges", json::array{json::array{json::object{{"subnet", kSubnet}}}}},
+                            {"ranges", json::array{json::array{json::object{{"subnet", subnet}}}}},
                             {"dataDir", data_dir.string()}}}});
   c.plugins.push_back(json::object{{"type", "portmap"}, {"capabilities", json::object{{"portMappings", true}}}});
   return c;
@@ -267,25 +264,43 @@ class DaemonProcess {
   pid_t pid_ = -1;
 };
 
-// One scenario's samples, pooled over its rounds.
-struct Row {
-  std::string scenario;
-  unsigned clients = 1;
-  RunResult setup, teardown;
-  std::vector<Millis> setup_round_medians;
+struct Scenario {
+  std::string name;
+  bool daemon = false, native_loopback = false;
+};
 
-  void add(RunResult up, RunResult down) {
-    setup_round_medians.push_back(summarize(up.samples, 0, up.wall).median);
-    pool(setup, up);
-    pool(teardown, down);
+struct DaemonExtras {
+  long rss_kib = -1, hwm_kib = -1;
+  double get_per_second = 0;
+  std::size_t attached = 0;
+};
+
+// One scenario of a lockstep run: its scratch dir, chain, sandboxes and, for
+// a daemon scenario, its sandnetd and one connection per client.
+struct Lane {
+  Lane(const Scenario& s, bool real, const Options& o, std::size_t index, std::vector<LightSandbox>& all)
+      : scenario(s), chain(make_chain(real, dir.path() / "ipam", o, index)) {
+    for (std::size_t i = 0; i < o.pods; ++i) boxes.push_back(&all[index * o.pods + i]);
+    results.resize(o.pods);
+    if (!s.daemon) return;
+    daemon.emplace(o, chain, s.native_loopback, dir.path());
   }
-  static void pool(RunResult& into, const RunResult& from) {
-    into.samples.insert(into.samples.end(), from.samples.begin(), from.samples.end());
-    into.failures += from.failures;
-    into.wall += from.wall;
+  void connect(unsigned clients) {
+    conns.clear();
+    if (!daemon) return;
+    for (unsigned c = 0; c < clients; ++c) {
+      conns.emplace_back(daemon->options());
+      conns.back().connect();
+    }
   }
-  Stats setup_stats() const { return summarize(setup.samples, setup.failures, setup.wall); }
-  Stats teardown_stats() const { return summarize(teardown.samples, teardown.failures, teardown.wall); }
+
+  Scenario scenario;
+  ScratchDir dir;
+  Chain chain;
+  std::vector<const LightSandbox*> boxes;
+  std::vector<json::value> results;  // the floor's ADD results, for its DEL
+  std::optional<DaemonProcess> daemon;
+  std::vector<client::Client> conns;
 };
 
 std::string ms(double v) {
@@ -294,73 +309,59 @@ std::string ms(double v) {
   return s.str();
 }
 
-void print_row(const Row& r) {
-  const Stats up = r.setup_stats(), down = r.teardown_stats();
-  std::string rounds;
-  for (Millis m : r.setup_round_medians) rounds += (rounds.empty() ? "" : " / ") + ms(m);
-  std::cout << "| " << r.scenario << " | " << r.clients << " | " << ms(up.median) << " | " << ms(up.p99) << " | "
-            << rounds << " | " << ms(down.median) << " | " << ms(down.p99) << " | " << ms(up.per_second) << " | "
-            << ms(down.per_second) << " | " << up.failures + down.failures << " |" << std::endl;
+void print_row(const std::string& scenario, unsigned clients, const RunResult& up_run, const RunResult& down_run) {
+  const Stats up = summarize(up_run.samples, up_run.failures, up_run.wall);
+  const Stats down = summarize(down_run.samples, down_run.failures, down_run.wall);
+  std::cout << "| " << scenario << " | " << clients << " | " << ms(up.median) << " | " << ms(up.p99) << " | "
+            << ms(down.median) << " | " << ms(down.p99) << " | " << ms(up.per_second) << " | " << ms(down.per_second)
+            << " | " << up.failures + down.failures << " |" << std::endl;
 }
 
 std::string container_id(const std::string& scenario, unsigned clients, std::size_t i) {
   return "snb-" + scenario + "-c" + std::to_string(clients) + "-" + std::to_string(i);
 }
 
-void run_floor(Row& row, const Chain& chain, const std::vector<LightSandbox>& boxes) {
-  std::vector<json::value> results(boxes.size());
-  const std::string& name = row.scenario;
-  RunResult up = run_parallel(boxes.size(), row.clients, [&](unsigned, std::size_t i) {
-    results[i] = floor_add(chain, container_id(name, row.clients, i), boxes[i].netns_path(), "eth0");
-  });
-  RunResult down = run_parallel(boxes.size(), row.clients, [&](unsigned, std::size_t i) {
-    floor_del(chain, container_id(name, row.clients, i), boxes[i].netns_path(), "eth0", results[i]);
-  });
-  row.add(std::move(up), std::move(down));
+void setup_one(Lane& lane, unsigned worker, unsigned clients, std::size_t i, const Options& o) {
+  const LightSandbox& box = *lane.boxes[i];
+  const std::string id = container_id(lane.scenario.name, clients, i);
+  if (!lane.daemon) {
+    lane.results[i] = floor_add(lane.chain, id, box.netns_path(), "eth0");
+    return;
+  }
+  protocol::SetupParams p;
+  p.id = id;
+  if (o.use_pidfd) {
+    p.ref = protocol::SandboxRef::pidfd;
+    lane.conns[worker].setup(p, box.pidfd());
+  } else {
+    p.ref = protocol::SandboxRef::pid;
+    p.pid = box.pid();
+    lane.conns[worker].setup(p);
+  }
 }
 
-struct DaemonExtras {
-  long rss_kib = -1, hwm_kib = -1;
-  double get_per_second = 0;
-  std::size_t attached = 0;
-};
+void teardown_one(Lane& lane, unsigned worker, unsigned clients, std::size_t i) {
+  const std::string id = container_id(lane.scenario.name, clients, i);
+  if (!lane.daemon) {
+    floor_del(lane.chain, id, lane.boxes[i]->netns_path(), "eth0", lane.results[i]);
+    return;
+  }
+  auto r = lane.conns[worker].teardown(id);
+  if (!r.errors.empty()) throw_error(errc::internal, "teardown: " + r.errors.front());
+}
 
-void run_daemon(Row& row, const DaemonProcess& daemon, const std::vector<LightSandbox>& boxes, const Options& o,
-                DaemonExtras* extras) {
-  const std::string& name = row.scenario;
-  const unsigned clients = row.clients;
-  std::vector<client::Client> conns;
-  for (unsigned c = 0; c < clients; ++c) {
-    conns.emplace_back(daemon.options());
-    conns.back().connect();
-  }
-  RunResult up = run_parallel(boxes.size(), clients, [&](unsigned w, std::size_t i) {
-    protocol::SetupParams p;
-    p.id = container_id(name, clients, i);
-    if (o.use_pidfd) {
-      p.ref = protocol::SandboxRef::pidfd;
-      conns[w].setup(p, boxes[i].pidfd());
-    } else {
-      p.ref = protocol::SandboxRef::pid;
-      p.pid = boxes[i].pid();
-      conns[w].setup(p);
-    }
-  });
-  if (extras) {
-    extras->attached = conns[0].list().size();
-    std::tie(extras->rss_kib, extras->hwm_kib) = daemon.memory_kib();
-    // sandbox.get on one warm connection, one request at a time.
-    const std::string id = container_id(name, clients, 0);
-    auto start = std::chrono::steady_clock::now();
-    for (std::size_t k = 0; k < o.get_requests; ++k) conns[0].get(id);
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    extras->get_per_second = static_cast<double>(o.get_requests) / secs;
-  }
-  RunResult down = run_parallel(boxes.size(), clients, [&](unsigned w, std::size_t i) {
-    auto r = conns[w].teardown(container_id(name, clients, i));
-    if (!r.errors.empty()) throw_error(errc::internal, "teardown: " + r.errors.front());
-  });
-  row.add(std::move(up), std::move(down));
+// With every pod attached: the daemon's memory and sandbox.get on one warm
+// connection, one request at a time.
+DaemonExtras measure_attached(Lane& lane, unsigned clients, const Options& o) {
+  DaemonExtras e;
+  e.attached = lane.conns[0].list().size();
+  std::tie(e.rss_kib, e.hwm_kib) = lane.daemon->memory_kib();
+  const std::string id = container_id(lane.scenario.name, clients, 0);
+  auto start = std::chrono::steady_clock::now();
+  for (std::size_t k = 0; k < o.get_requests; ++k) lane.conns[0].get(id);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  e.get_per_second = static_cast<double>(o.get_requests) / secs;
+  return e;
 }
 
 int bench_main(int argc, char** argv) {
@@ -373,55 +374,55 @@ int bench_main(int argc, char** argv) {
   if (::access((o.plugin_dir / kTrivialPlugin).c_str(), X_OK) != 0)
     usage(std::string("no ") + kTrivialPlugin + " in " + o.plugin_dir.string() + " (build target " + kTrivialPlugin + ")");
 
-  std::cerr << "creating " << o.pods << " userns sandboxes...\n";
-  std::vector<LightSandbox> boxes;
-  boxes.reserve(o.pods);
-  for (std::size_t i = 0; i < o.pods; ++i) boxes.emplace_back(100000 + static_cast<std::uint32_t>(i % 64) * 65536);
+  auto wanted = [&](const std::string& s) { return o.only.empty() || s.find(o.only) != std::string::npos; };
+  auto scenarios_of = [&](bool real) {
+    const std::string chain_name = real ? "real" : "trivial";
+    std::vector<Scenario> list{{"floor-" + chain_name, false, false}, {"daemon-" + chain_name, true, false}};
+    if (real) list.push_back({"daemon-real-nativelo", true, true});
+    std::erase_if(list, [&](const Scenario& sc) { return !wanted(sc.name); });
+    return list;
+  };
+  const std::size_t lanes_max = std::max(scenarios_of(false).size(), scenarios_of(true).size());
 
-  std::cout << "pods: " << o.pods << ", rounds: " << o.rounds << " (interleaved), sandbox ref: "
+  std::cerr << "creating " << o.pods * lanes_max << " userns sandboxes...\n";
+  std::vector<LightSandbox> boxes;
+  boxes.reserve(o.pods * lanes_max);
+  for (std::size_t i = 0; i < o.pods * lanes_max; ++i)
+    boxes.emplace_back(100000 + static_cast<std::uint32_t>(i % 64) * 65536);
+
+  std::cout << "pods: " << o.pods << " per scenario, scenarios of a chain in lockstep, sandbox ref: "
             << (o.use_pidfd ? "pidfd" : "pid") << ", cores: " << std::thread::hardware_concurrency() << "\n\n";
-  std::cout << "| scenario | clients | setup p50 ms | setup p99 ms | setup p50 by round | teardown p50 ms | "
-               "teardown p99 ms | setups/s | teardowns/s | failures |\n|---|---|---|---|---|---|---|---|---|---|"
+  std::cout << "| scenario | clients | setup p50 ms | setup p99 ms | teardown p50 ms | teardown p99 ms | setups/s | "
+               "teardowns/s | failures |\n|---|---|---|---|---|---|---|---|---|"
             << std::endl;
 
   std::map<std::string, double> setup_median;  // "<scenario>/<clients>" -> ms
   std::vector<std::pair<std::string, DaemonExtras>> extras_rows;
-  auto wanted = [&](const std::string& s) { return o.only.empty() || s.find(o.only) != std::string::npos; };
-  struct Scenario {
-    std::string name;
-    bool daemon = false, native_loopback = false;
-  };
   for (unsigned clients : {1u, o.clients}) {
     for (bool real : {false, true}) {
-      const std::string chain_name = real ? "real" : "trivial";
-      std::vector<Scenario> scenarios{{"floor-" + chain_name, false, false}, {"daemon-" + chain_name, true, false}};
-      if (real) scenarios.push_back({"daemon-real-nativelo", true, true});
-      std::erase_if(scenarios, [&](const Scenario& sc) { return !wanted(sc.name); });
-      std::vector<Row> rows;
-      for (const auto& sc : scenarios) rows.push_back(Row{sc.name, clients, {}, {}, {}});
-      std::vector<DaemonExtras> extras(scenarios.size());
-      for (std::size_t round = 0; round < o.rounds; ++round) {
-        for (std::size_t k = 0; k < scenarios.size(); ++k) {
-          const std::size_t at = round % 2 == 0 ? k : scenarios.size() - 1 - k;
-          const Scenario& sc = scenarios[at];
-          ScratchDir dir;
-          Chain chain = make_chain(real, dir.path() / "ipam", o);
-          if (!sc.daemon) {
-            run_floor(rows[at], chain, boxes);
-            continue;
-          }
-          DaemonProcess daemon(o, chain, sc.native_loopback, dir.path());
-          const bool last = round + 1 == o.rounds;
-          const std::size_t failed_before = rows[at].setup.failures + rows[at].teardown.failures;
-          run_daemon(rows[at], daemon, boxes, o, last && clients == o.clients ? &extras[at] : nullptr);
-          if (rows[at].setup.failures + rows[at].teardown.failures > failed_before)
-            std::cerr << "sandnetd log tail:\n" << daemon.log_tail();
-        }
+      const std::vector<Scenario> scenarios = scenarios_of(real);
+      if (scenarios.empty()) continue;
+      std::vector<std::unique_ptr<Lane>> lanes;
+      for (std::size_t k = 0; k < scenarios.size(); ++k) {
+        lanes.push_back(std::make_unique<Lane>(scenarios[k], real, o, k, boxes));
+        lanes.back()->connect(clients);
       }
-      for (std::size_t k = 0; k < rows.size(); ++k) {
-        print_row(rows[k]);
-        setup_median[rows[k].scenario + "/" + std::to_string(clients)] = rows[k].setup_stats().median;
-        if (scenarios[k].daemon && clients == o.clients) extras_rows.emplace_back(scenarios[k].name, extras[k]);
+      auto up = run_interleaved(o.pods, lanes.size(), clients, [&](unsigned w, std::size_t k, std::size_t i) {
+        setup_one(*lanes[k], w, clients, i, o);
+      });
+      if (clients == o.clients) {
+        for (auto& lane : lanes)
+          if (lane->daemon) extras_rows.emplace_back(lane->scenario.name, measure_attached(*lane, clients, o));
+      }
+      auto down = run_interleaved(o.pods, lanes.size(), clients, [&](unsigned w, std::size_t k, std::size_t i) {
+        teardown_one(*lanes[k], w, clients, i);
+      });
+      for (std::size_t k = 0; k < lanes.size(); ++k) {
+        print_row(scenarios[k].name, clients, up[k], down[k]);
+        setup_median[scenarios[k].name + "/" + std::to_string(clients)] =
+            summarize(up[k].samples, 0, up[k].wall).median;
+        if (lanes[k]->daemon && up[k].failures + down[k].failures > 0)
+          std::cerr << "sandnetd log tail (" << scenarios[k].name << "):\n" << lanes[k]->daemon->log_tail();
       }
     }
     if (o.clients == 1) break;

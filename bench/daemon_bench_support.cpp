@@ -217,35 +217,45 @@ Stats summarize(std::vector<Millis> samples, std::size_t failures, std::chrono::
   return s;
 }
 
-RunResult run_parallel(std::size_t n, unsigned clients, const std::function<void(unsigned, std::size_t)>& op) {
-  RunResult result;
+std::vector<RunResult> run_interleaved(std::size_t n, std::size_t kinds, unsigned clients,
+                                       const std::function<void(unsigned, std::size_t, std::size_t)>& op) {
+  std::vector<RunResult> results(kinds);
   std::atomic<std::size_t> next{0};
   std::mutex mu;
-  std::atomic<std::size_t> failures{0};
+  std::atomic<std::size_t> reported{0};
+  clients = std::max(1u, clients);
   auto worker = [&](unsigned worker_index) {
-    std::vector<Millis> mine;
+    std::vector<RunResult> mine(kinds);
     for (std::size_t i = next++; i < n; i = next++) {
-      auto start = std::chrono::steady_clock::now();
-      try {
-        op(worker_index, i);
-        mine.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-      } catch (const std::exception& e) {
-        if (failures++ < 5) {
-          std::lock_guard lock(mu);
-          std::cerr << "  failure #" << i << ": " << e.what() << '\n';
+      for (std::size_t j = 0; j < kinds; ++j) {
+        const std::size_t kind = (i + j) % kinds;
+        auto start = std::chrono::steady_clock::now();
+        try {
+          op(worker_index, kind, i);
+          auto took = std::chrono::steady_clock::now() - start;
+          mine[kind].samples.push_back(std::chrono::duration<double, std::milli>(took).count());
+          mine[kind].wall += took;
+        } catch (const std::exception& e) {
+          ++mine[kind].failures;
+          if (reported++ < 5) {
+            std::lock_guard lock(mu);
+            std::cerr << "  failure #" << i << ": " << e.what() << '\n';
+          }
         }
       }
     }
     std::lock_guard lock(mu);
-    result.samples.insert(result.samples.end(), mine.begin(), mine.end());
+    for (std::size_t k = 0; k < kinds; ++k) {
+      results[k].samples.insert(results[k].samples.end(), mine[k].samples.begin(), mine[k].samples.end());
+      results[k].failures += mine[k].failures;
+      results[k].wall += mine[k].wall;
+    }
   };
-  auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
-  for (unsigned c = 0; c < std::max(1u, clients); ++c) threads.emplace_back(worker, c);
+  for (unsigned c = 0; c < clients; ++c) threads.emplace_back(worker, c);
   for (auto& t : threads) t.join();
-  result.wall = std::chrono::steady_clock::now() - start;
-  result.failures = failures;
-  return result;
+  for (auto& r : results) r.wall /= clients;
+  return results;
 }
 
 }  // namespace sandnet::bench

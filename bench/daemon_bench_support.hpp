@@ -68,16 +68,21 @@ struct Stats {
 
 Stats summarize(std::vector<Millis> samples, std::size_t failures, std::chrono::nanoseconds wall);
 
-// Runs op for i in [0, n) on `clients` threads (each takes the next i);
-// returns per-call durations and the wall time. op returning false or
-// throwing counts as a failure (the first few messages go to stderr).
 struct RunResult {
   std::vector<Millis> samples;
   std::size_t failures = 0;
+  // For run_interleaved: the kind's own time, summed over its calls and
+  // divided by the clients (what it would take alone at that concurrency).
   std::chrono::nanoseconds wall{};
 };
-// op(worker, i): worker is the thread index in [0, clients), e.g. to pick
-// that thread's own connection.
-RunResult run_parallel(std::size_t n, unsigned clients, const std::function<void(unsigned, std::size_t)>& op);
+
+// Runs, for each i in [0, n) on `clients` threads (each takes the next i),
+// op(worker, kind, i) for every kind in [0, kinds), starting at kind i % kinds
+// so that each goes first equally often: kinds measured in lockstep share
+// whatever the machine does meanwhile. worker is the thread index in
+// [0, clients), e.g. to pick that thread's own connection. One RunResult per
+// kind; a throwing call counts as a failure (the first few go to stderr).
+std::vector<RunResult> run_interleaved(std::size_t n, std::size_t kinds, unsigned clients,
+                                       const std::function<void(unsigned, std::size_t, std::size_t)>& op);
 
 }  // namespace sandnet::bench

@@ -146,15 +146,12 @@ asio::awaitable<json::object> Runtime::add(const NetworkConfigList& list, const 
       const json::object conf = build_plugin_stdin(plugin, list.name, list.cni_version,
                                                    prev ? &prev_value : nullptr, rt.capability_args);
       std::string out;
-      auto gate = std::exchange(before_first_input, {});
+      // Native loopback does not wait for the gate: `lo` up leaves nothing a
+      // DEL would have to undo after a crash. The first exec'd plugin does.
       if (options_.native_loopback && type == "loopback") {
-        if (gate) {
-          auto wait = gate();  // named: g++ 12 destroys co_await temporaries twice
-          co_await std::move(wait);
-        }
         out = co_await native_loopback(true, rt.netns, conf);
       } else {
-        out = co_await call.run(plugin, conf, std::move(gate));
+        out = co_await call.run(plugin, conf, std::exchange(before_first_input, {}));
       }
       json::object result =
           with_context(type, [&] { return parse_result(out, list.cni_version); });
@@ -167,6 +164,10 @@ asio::awaitable<json::object> Runtime::add(const NetworkConfigList& list, const 
         }
       }
       prev = std::move(result);
+    }
+    if (before_first_input) {  // no plugin was exec'd
+      auto wait = before_first_input();  // named: g++ 12 destroys co_await temporaries twice
+      co_await std::move(wait);
     }
     CachedAttachment entry;
     entry.container_id = rt.container_id;

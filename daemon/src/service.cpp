@@ -359,8 +359,8 @@ struct PreparedSetup {
   SandboxRecord record;
 };
 
-// Blocking (pool thread): plan, open the netns, authorize, and build the
-// record. Changes nothing on the system.
+// Blocking (pool thread): plan, open the netns, authorize, build the record
+// and pin. On failure nothing is left.
 PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::size_t owned,
                             const protocol::SetupParams& p, unique_fd passed_fd) {
   PreparedSetup s{load_catalog(config), open_netns(p.ref, p.pid, std::move(passed_fd)), {}};
@@ -387,6 +387,10 @@ PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::siz
   // whose ADD never ran is harmless).
   for (std::size_t i = 0; i < plan.networks.size(); ++i)
     record.attachments.push_back(AttachmentRecord{plan.networks[i], plan.ifnames[i], AttachmentPhase::adding, nullptr, {}});
+
+  // Before the record is on disk: a pin changes nothing a restart cannot see
+  // (a pin without a record is removed at start).
+  netns::pin(s.opened.handle, config.netns_dir, pin_name_for(p.id));
   return s;
 }
 
@@ -474,7 +478,7 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
     auto permit = co_await setup_slots_.acquire();
 
     unique_fd passed_fd = fds.empty() ? unique_fd() : std::move(fds.front());
-    // What the policy needs, in one hop to the pool: on this 2-core VM
+    // Everything up to the pin in one hop to the pool: on this 2-core VM
     // waking an idle thread costs 0.05-0.25 ms, more than most steps.
     auto work3 = [config, caller, owned, &p, fd = std::move(passed_fd)]() mutable {
       std::optional<PreparedSetup> result;
@@ -483,17 +487,11 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
     };
     prepared = co_await offload(pool_, std::move(work3));
     SandboxRecord& record = prepared->record;
-    // The pin and the record must be in place (the record fsync'd: it is what
-    // guarantees a DEL after a machine crash) before the first plugin acts,
-    // but not before it starts: both are done while the first plugin execs
-    // and starts up, and it gets its stdin once they are. The pin may come
-    // first: it changes nothing a restart cannot see (a pin without a record
-    // is removed at start).
-    auto pin_and_record = [this, &handle = prepared->opened.handle, dir = config->netns_dir, copy = record] {
-      netns::pin(handle, dir, pin_name_for(copy.id));
-      store_.create(copy);
-    };
-    record_write.emplace(pool_, io_, std::move(pin_and_record));
+    // The record must be on disk (fsync'd: it is what guarantees a DEL after
+    // a machine crash) before the first plugin acts, but not before it
+    // starts: the fsync runs while the first plugin execs and starts up, and
+    // that plugin gets its stdin once the record is durable.
+    record_write.emplace(pool_, io_, [this, copy = record] { store_.create(copy); });
     for (std::size_t i = 0; i < record.attachments.size(); ++i) {
       attempted = i + 1;
       auto& att = record.attachments[i];

@@ -50,8 +50,10 @@ class Runtime {
   // Runs the plugins in order, chaining prevResult, then caches the final
   // result. Returns it (in the list's version). Does not roll back on
   // failure: the caller runs del() (every ADD gets a DEL). before_first_input
-  // (when set) is awaited before the first plugin acts: after it is spawned,
-  // before its stdin is written (see PluginInvocation::before_input).
+  // (when set) is awaited before the first exec'd plugin acts: after it is
+  // spawned, before its stdin is written (see PluginInvocation::before_input);
+  // native loopback, which leaves nothing to undo, does not wait for it. It
+  // has completed when add() returns.
   boost::asio::awaitable<boost::json::object> add(
       const NetworkConfigList& list, const RuntimeConf& rt,
       std::function<boost::asio::awaitable<void>()> before_first_input = {});
