@@ -20,7 +20,6 @@
 #include "sandnet/common/unique_fd.hpp"
 #include "sandnet/common/validate.hpp"
 #include "sandnet/netns/loopback.hpp"
-#include "sandnet/netns/netlink_view.hpp"
 #include "sandnet/netns/pin.hpp"
 
 namespace asio = boost::asio;
@@ -406,22 +405,17 @@ std::string loopback_add(const std::string& netns_path, const json::object& conf
   if (netns_path.empty()) throw_error(errc::invalid_argument, "loopback: no network namespace given");
   unique_fd fd(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) throw_errno("loopback: open netns " + netns_path);
-  netns::bring_up_loopback(fd.get());
   const std::string version = std::string(conf.at("cniVersion").as_string());
   if (const json::value* prev = conf.if_contains("prevResult"); prev && prev->is_object()) {
+    netns::bring_up_loopback(fd.get());
     json::object passed = convert_result(prev->as_object(), version);
     if (!passed.contains("dns")) passed["dns"] = json::object{};
     return json::serialize(passed);
   }
-  const netns::Snapshot snap = netns::inspect(fd.get());
+  const netns::LoopbackAddresses lo = netns::bring_up_loopback_and_list(fd.get());
   json::array ips;
-  for (const char* family : {"inet", "inet6"}) {
-    for (const auto& a : snap.addresses) {
-      if (a.ifname != "lo" || a.family != family) continue;
-      ips.push_back(json::object{{"interface", 0}, {"address", a.address}});
-      break;
-    }
-  }
+  for (const std::string* address : {&lo.ipv4, &lo.ipv6})
+    if (!address->empty()) ips.push_back(json::object{{"interface", 0}, {"address", *address}});
   json::object result;
   result["cniVersion"] = version;
   result["interfaces"] = json::array{

@@ -197,6 +197,12 @@ TEST(Loopback, NativeGivesWhatThePluginGives) {
 
   bring_down_loopback(native.fd());
   EXPECT_FALSE(inspect(native.fd()).find_link("lo")->admin_up);
+  // Up and listed over one socket: the same addresses the plugin reports.
+  LoopbackAddresses listed = bring_up_loopback_and_list(native.fd());
+  EXPECT_TRUE(inspect(native.fd()).find_link("lo")->admin_up);
+  EXPECT_EQ(listed.ipv4, "127.0.0.1/8");
+  EXPECT_EQ(listed.ipv6, "::1/128");
+  bring_down_loopback(native.fd());
   auto del = run_plugin("loopback", "DEL", "snns-lo", pinned.string(), "lo",
                         R"({"cniVersion":"1.0.0","name":"snns-lo","type":"loopback"})");
   EXPECT_TRUE(del.ok()) << del.out << del.err;

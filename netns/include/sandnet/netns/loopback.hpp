@@ -2,11 +2,24 @@
 // without exec'ing a plugin.
 #pragma once
 
+#include <string>
+
 namespace sandnet::netns {
 
 // Sets `lo` up (RTM_NEWLINK, IFF_UP) inside the network namespace netns_fd.
 // Throws Error with context ("loopback up: ...").
 void bring_up_loopback(int netns_fd);
+
+// lo's first IPv4 and first IPv6 address in CIDR form ("127.0.0.1/8",
+// "::1/128"); empty when it has none of that family.
+struct LoopbackAddresses {
+  std::string ipv4, ipv6;
+};
+
+// bring_up_loopback, then lo's addresses (what the plugin reports without a
+// prevResult), over the same route socket: one thread into the namespace,
+// not two. Throws Error.
+LoopbackAddresses bring_up_loopback_and_list(int netns_fd);
 
 // Sets `lo` down, as the plugin's DEL does. Throws Error.
 void bring_down_loopback(int netns_fd);
