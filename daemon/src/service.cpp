@@ -557,8 +557,8 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
   throw *failure;
 }
 
-// Best effort: DEL every attachment (reverse order) while the pin is live,
-// then unpin and, when nothing failed, remove the record. Returns what failed.
+// Best effort: DEL every attachment (reverse order) while the pin is live;
+// when every DEL succeeded, unpin and remove the record. Returns what failed.
 asio::awaitable<std::vector<std::string>> SandboxService::remove_attachments(const SandboxRecord& record,
                                                                               std::optional<DelPlan> plan) {
   auto config = config_;
@@ -578,21 +578,19 @@ asio::awaitable<std::vector<std::string>> SandboxService::remove_attachments(con
       errors.push_back("DEL " + att.network + " " + att.ifname + ": " + e.what());
     }
   }
-  // Unpin and forget in one hop. A record whose DEL failed stays, so that a
-  // retry, gc or the next start still knows the attachment (the CNI cache
-  // entry stays too).
-  auto work9 = [this, dir = config->netns_dir, id = record.id, forget = errors.empty()] {
+  // A sandbox whose DEL failed keeps its pin and record (and its CNI cache
+  // entry), so that a retried teardown, gc or the next start DELs it again
+  // against the live netns: plugins given no netns leave host state behind
+  // (the bridge plugin its ipMasq chain).
+  if (!errors.empty()) co_return errors;
+  // Unpin and forget in one hop.
+  auto work9 = [this, dir = config->netns_dir, id = record.id] {
     std::vector<std::string> failed;
     try {
       netns::unpin(dir, pin_name_for(id));
+      store_.remove(id);
     } catch (const std::exception& e) {
-      failed.push_back(std::string("unpin: ") + e.what());
-      return failed;
-    }
-    try {
-      if (forget) store_.remove(id);
-    } catch (const std::exception& e) {
-      failed.push_back(std::string("remove record: ") + e.what());
+      failed.emplace_back(e.what());
     }
     return failed;
   };

@@ -118,6 +118,7 @@ TestDaemon::TestDaemon(DaemonOptions options) : options_(options) {
   network_ = unique_name("sndm");
   failing_ = network_ + "f";
   slow_ = network_ + "s";
+  flaky_ = network_ + "d";
   bridge_ = unique_name("sndm");
   // The destructor does not run for a constructor that throws: take the
   // temp dir away here then.
@@ -167,6 +168,19 @@ void TestDaemon::write_config() {
                     {"name", slow_},
                     {"plugins", json::array{bridge_plugin(slow_), json::object{{"type", "sndm-slow"}}}}};
   fs::write_file_atomic(conf_dir_ + "/30-" + slow_ + ".conflist", json::serialize(slow), 0644);
+  fs::write_file_atomic(root_ + "/bin/sndm-flaky",
+                        "#!/bin/sh\n"
+                        "if [ \"$CNI_COMMAND\" = DEL ] && [ -e " + del_fails_marker() + " ]; then\n"
+                        "  cat >/dev/null\n"
+                        "  echo '{\"cniVersion\":\"1.0.0\",\"code\":11,\"msg\":\"sndm-flaky: DEL fails on purpose\"}'\n"
+                        "  exit 1\n"
+                        "fi\n"
+                        "exec " + std::string(build_dir) + "/tests/plugins/sncni-passthrough\n",
+                        0755);
+  json::object flaky{{"cniVersion", "1.0.0"},
+                     {"name", flaky_},
+                     {"plugins", json::array{bridge_plugin(flaky_), json::object{{"type", "sndm-flaky"}}}}};
+  fs::write_file_atomic(conf_dir_ + "/40-" + flaky_ + ".conflist", json::serialize(flaky), 0644);
   json::object config{
       {"socket", socket_},
       {"socketMode", "0666"},

@@ -76,6 +76,9 @@ class TestDaemon {
   const std::string& network() const { return network_; }          // bridge + host-local
   const std::string& failing_network() const { return failing_; }  // bridge, then a failing plugin
   const std::string& slow_network() const { return slow_; }        // bridge, then a 0.5 s pause
+  // bridge, then a plugin whose DEL fails while del_fails_marker() exists.
+  const std::string& flaky_network() const { return flaky_; }
+  std::string del_fails_marker() const { return root_ + "/del-fails"; }
   const std::string& state_dir() const { return state_dir_; }
   const std::string& netns_dir() const { return netns_dir_; }
   const std::string& cache_dir() const { return cache_dir_; }
@@ -93,7 +96,7 @@ class TestDaemon {
   DaemonOptions options_;
   std::string root_;
   std::string socket_, state_dir_, netns_dir_, cache_dir_, conf_dir_, ipam_dir_, log_path_, config_path_;
-  std::string network_, failing_, slow_, bridge_;
+  std::string network_, failing_, slow_, flaky_, bridge_;
   pid_t pid_ = -1;
 };
 

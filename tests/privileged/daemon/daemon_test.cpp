@@ -400,6 +400,46 @@ TEST_F(DaemonTest, FailedSetupIsRolledBackWithTheOriginalError) {
   EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", id}}).result);
 }
 
+TEST_F(DaemonTest, TeardownWhoseDelFailsKeepsTheSandboxForARetry) {
+  Sandbox sandbox;
+  auto c = daemon_->connect();
+  auto id = unique_name("pod");
+  auto params = setup_params(id, sandbox.pid());
+  params["networks"] = json::array{json::string(daemon_->flaky_network())};
+  auto up = c.call("sandbox.setup", params);
+  ASSERT_TRUE(up.result) << describe(up);
+
+  ASSERT_TRUE(sh("touch " + daemon_->del_fails_marker()).ok());
+  auto down = c.call("sandbox.teardown", json::object{{"id", id}});
+  ASSERT_TRUE(down.result) << describe(down);
+  const auto& errors = down.result->at("errors").as_array();
+  ASSERT_FALSE(errors.empty()) << describe(down);
+  EXPECT_NE(json::serialize(errors).find("DEL fails on purpose"), std::string::npos) << describe(down);
+  // Nothing is forgotten: the record (failed), the live pin and the CNI cache
+  // entry stay for the retry (the other plugins' DELs ran: bridge released
+  // the IP, as a best-effort teardown does).
+  auto got = c.call("sandbox.get", json::object{{"id", id}});
+  ASSERT_TRUE(got.result) << describe(got);
+  EXPECT_EQ(got.result->at("state"), "failed");
+  EXPECT_EQ(daemon_->pin_files().size(), 1u);
+  EXPECT_FALSE(std::filesystem::is_empty(daemon_->cache_dir() + "/results"));
+  // Another setup under that id is refused while it exists.
+  EXPECT_EQ(error_code(c.call("sandbox.setup", setup_params(id, sandbox.pid()))), rpc::kAlreadyExists);
+
+  // The retry, once DEL works again, DELs against the live netns and forgets it.
+  ASSERT_TRUE(sh("rm " + daemon_->del_fails_marker()).ok());
+  auto retry = c.call("sandbox.teardown", json::object{{"id", id}});
+  ASSERT_TRUE(retry.result) << describe(retry);
+  EXPECT_TRUE(retry.result->at("errors").as_array().empty()) << describe(retry);
+  EXPECT_TRUE(retry.result->at("existed").as_bool());
+  EXPECT_EQ(error_code(c.call("sandbox.get", json::object{{"id", id}})), rpc::kNotFound);
+  EXPECT_TRUE(daemon_->pin_files().empty());
+  EXPECT_TRUE(daemon_->record_files().empty());
+  EXPECT_TRUE(daemon_->allocated_ips(daemon_->flaky_network()).empty());
+  auto links = sandbox.exec({"ip", "-o", "link"});
+  EXPECT_EQ(links.out.find("eth0"), std::string::npos) << links.out;
+}
+
 TEST_F(DaemonTest, RecordIsWrittenBeforeThePluginsAndUpdatedAfter) {
   Sandbox sandbox;
   auto c = daemon_->connect();
