@@ -43,6 +43,32 @@ void AsyncSemaphore::set_limit(std::size_t limit) {
   while (in_use_ < limit_ && queue_.wake_one()) ++in_use_;
 }
 
+asio::awaitable<AsyncGate::Pass> AsyncGate::enter() {
+  while (closed_) co_await entrants_.wait();
+  ++inside_;
+  co_return Pass(this);
+}
+
+asio::awaitable<AsyncGate::Closed> AsyncGate::close() {
+  while (closed_) co_await closers_.wait();
+  closed_ = true;
+  while (inside_ > 0) co_await drained_.wait();
+  co_return Closed(this);
+}
+
+void AsyncGate::leave() {
+  if (--inside_ == 0) drained_.wake_one();
+}
+
+void AsyncGate::reopen() {
+  closed_ = false;
+  // Everyone waiting re-checks: entrants go in, the next closer (if any)
+  // closes again and waits for them to leave.
+  while (entrants_.wake_one()) {
+  }
+  closers_.wake_one();
+}
+
 asio::awaitable<KeyedMutex::Guard> KeyedMutex::lock(const std::string& key) {
   auto [it, inserted] = entries_.try_emplace(key);
   if (inserted) {

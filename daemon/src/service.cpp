@@ -457,6 +457,7 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
   with_context(context, [&] { validate_request(p, fds.size()); });
   if (shutting_down_) throw_error(errc::unavailable, context + ": the daemon is shutting down");
 
+  auto pass = co_await setups_gate_.enter();
   auto guard = co_await locks_.lock(p.id);
   auto config = config_;
   auto runtime = runtime_;
@@ -839,8 +840,10 @@ asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
       errors.emplace_back("unpin " + pin.name + ": " + e.what());
     }
   }
-  // CNI GC per network, keeping every attachment of a sandbox we know
-  // (including setups in flight, which reserve their id before any ADD).
+  // CNI GC per network, keeping every attachment of a sandbox we know, with
+  // no setup running: an ADD that landed between the listing below and the
+  // one Runtime::gc makes would be DEL'd, and its IP released by plugin GC.
+  auto closed = co_await setups_gate_.close();
   auto work20 = [config] { return load_catalog(*config); };
   auto catalog = co_await offload(pool_, std::move(work20));
   for (const auto& list : catalog.lists) {

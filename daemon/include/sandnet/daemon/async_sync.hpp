@@ -68,6 +68,52 @@ class AsyncSemaphore {
   WaitQueue queue_;
 };
 
+// Many operations at once, or one exclusive one: enter() waits while the
+// gate is closed; close() waits for everyone inside to leave and keeps new
+// ones out until its guard is gone. (gc closes it around CNI GC so that no
+// setup's ADD lands between its listing of attachments and its DELs.)
+class AsyncGate {
+ public:
+  class Pass {
+   public:
+    Pass() = default;
+    explicit Pass(AsyncGate* gate) : gate_(gate) {}
+    Pass(Pass&& o) noexcept : gate_(std::exchange(o.gate_, nullptr)) {}
+    Pass& operator=(Pass&&) = delete;
+    ~Pass() {
+      if (gate_) gate_->leave();
+    }
+
+   private:
+    AsyncGate* gate_ = nullptr;
+  };
+  class Closed {
+   public:
+    Closed() = default;
+    explicit Closed(AsyncGate* gate) : gate_(gate) {}
+    Closed(Closed&& o) noexcept : gate_(std::exchange(o.gate_, nullptr)) {}
+    Closed& operator=(Closed&&) = delete;
+    ~Closed() {
+      if (gate_) gate_->reopen();
+    }
+
+   private:
+    AsyncGate* gate_ = nullptr;
+  };
+
+  boost::asio::awaitable<Pass> enter();
+  boost::asio::awaitable<Closed> close();
+  std::size_t inside() const { return inside_; }
+
+ private:
+  void leave();
+  void reopen();
+  std::size_t inside_ = 0;
+  bool closed_ = false;
+  WaitQueue entrants_, closers_;
+  WaitQueue drained_;  // the one closer waiting for inside_ to reach 0
+};
+
 // One async mutex per key; entries disappear when nobody holds or waits.
 class KeyedMutex {
  public:

@@ -111,6 +111,7 @@ class SandboxService {
   boost::asio::thread_pool pool_;
   KeyedMutex locks_;
   AsyncSemaphore setup_slots_;
+  AsyncGate setups_gate_;  // setups pass through it; gc closes it around CNI GC
   // Sandboxes that have a record, and their owners (for maxSandboxes).
   std::map<std::string, uid_t, std::less<>> owners_;
   std::map<std::string, std::shared_ptr<boost::asio::posix::stream_descriptor>, std::less<>> watches_;
