@@ -1,16 +1,19 @@
 // bench_daemon: what sandnetd costs on top of the CNI plugins it runs.
 //
-// Creates N user-namespaced sandboxes, then for each scenario sets all of them
-// up and tears them down, once with 1 client and once with C concurrent
-// clients, and prints per-pod median/p99 and throughput as a markdown table:
+// For each chain, its scenarios run in lockstep: every scenario has its own N
+// user-namespaced sandboxes, and pod i is set up in every scenario before pod
+// i+1 (who goes first rotates), then torn down the same way, once with 1
+// client and once with C concurrent clients; what the machine does meanwhile
+// falls on every scenario alike. Prints per-pod median/p99 and throughput:
 //   floor    the plugins exec'd directly by a minimal loop (no pin, no state,
 //            no cache, no RPC): what the plugins themselves cost;
 //   daemon   the same chain through sandnetd via libsandnet.
 // Chains: "trivial" (one sncni-passthrough plugin that returns its prevResult),
-// "real" (loopback + bridge + host-local + portmap), the daemon also with
-// cni.nativeLoopback (lo brought up over netlink instead of exec'ing loopback).
-// Also reports the daemon's peak RSS with N pods attached and sandbox.get
-// throughput on a warm connection. Needs root. See docs/benchmarks.md.
+// "real" (loopback + bridge + host-local + portmap, one bridge and subnet per
+// scenario), the daemon also with cni.nativeLoopback (lo brought up over
+// netlink instead of exec'ing loopback). Also reports the daemon's RSS with N
+// pods attached and sandbox.get throughput on a warm connection. Needs root.
+// See docs/benchmarks.md.
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <signal.h>
