@@ -220,12 +220,12 @@ asio::awaitable<std::string> run_once(const PluginInvocation& call, const std::s
   auto outcome = co_await ((feed() && read_all(out, out_data) &&
                             read_all(err, err_data) && wait_exit()) ||
                            deadline());
-  if (gate_error) std::rethrow_exception(gate_error);
   if (outcome.index() == 1 || status == -1) {
     guard.kill_group();
     throw_error(errc::timeout, label + ": no answer within " + std::to_string(call.timeout.count()) +
                                    " ms (process group killed)");
   }
+  if (gate_error) std::rethrow_exception(gate_error);
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) co_return out_data;
 
   const std::string how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))

@@ -350,6 +350,22 @@ TEST_F(CniPrivileged, GcDeletesAttachmentsNotInTheValidSet) {
   net.expect_no_leftovers(keep.container_id);
 }
 
+// The process group whose leader wrote pidfile (sncni-hang) is gone. A
+// killed `sleep` in it was orphaned: whoever reaps orphans here may take a
+// moment, and a zombie still counts as a member.
+void expect_process_group_gone(const std::string& pidfile) {
+  std::ifstream in(pidfile);
+  pid_t pgid = 0;
+  in >> pgid;
+  ASSERT_GT(pgid, 1);
+  bool group_gone = false;
+  for (int i = 0; i < 100 && !group_gone; ++i) {
+    group_gone = ::kill(-pgid, 0) == -1 && errno == ESRCH;
+    if (!group_gone) ::usleep(50 * 1000);
+  }
+  EXPECT_TRUE(group_gone) << "process group " << pgid << " still has members";
+}
+
 TEST_F(CniPrivileged, HangingPluginIsKilledWithItsProcessGroup) {
   TestNetwork net;
   PinnedSandbox sb;
@@ -370,18 +386,7 @@ TEST_F(CniPrivileged, HangingPluginIsKilledWithItsProcessGroup) {
     EXPECT_NE(std::string(e.what()).find("sncni-hang ADD"), std::string::npos) << e.what();
   }
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
-  std::ifstream in(pidfile);
-  pid_t pgid = 0;
-  in >> pgid;
-  ASSERT_GT(pgid, 1);
-  // The killed `sleep` was orphaned: whoever reaps orphans here may take a
-  // moment, and a zombie still counts as a member.
-  bool group_gone = false;
-  for (int i = 0; i < 100 && !group_gone; ++i) {
-    group_gone = ::kill(-pgid, 0) == -1 && errno == ESRCH;
-    if (!group_gone) ::usleep(50 * 1000);
-  }
-  EXPECT_TRUE(group_gone) << "process group " << pgid << " still has members";
+  expect_process_group_gone(pidfile);
   // DEL is still attempted and times out the same way; nothing is cached.
   EXPECT_THROW(runtime.del_sync(list, rt), Error);
   EXPECT_FALSE(runtime.cached_result(list, rt));
@@ -459,16 +464,7 @@ TEST_F(CniPrivileged, AFailingGateKillsTheWaitingPluginAndFailsTheAdd) {
     EXPECT_NE(std::string(e.what()).find("record: disk full"), std::string::npos) << e.what();
   }
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));  // not the plugin timeout
-  std::ifstream in(pidfile);
-  pid_t pgid = 0;
-  in >> pgid;
-  ASSERT_GT(pgid, 1);
-  bool group_gone = false;
-  for (int i = 0; i < 100 && !group_gone; ++i) {
-    group_gone = ::kill(-pgid, 0) == -1 && errno == ESRCH;
-    if (!group_gone) ::usleep(50 * 1000);
-  }
-  EXPECT_TRUE(group_gone) << "process group " << pgid << " still has members";
+  expect_process_group_gone(pidfile);
   EXPECT_FALSE(runtime.cached_result(list, rt));
 }
 
