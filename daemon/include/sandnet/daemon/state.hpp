@@ -5,8 +5,6 @@
 // attachment that may exist and rolls back or serves it again.
 #pragma once
 
-#include "sandnet/common/fs.hpp"
-
 #include <sys/types.h>
 
 #include <boost/json.hpp>
