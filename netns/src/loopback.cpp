@@ -84,22 +84,22 @@ int collect_loopback_address(const nlmsghdr* nlh, void* data) {
   return MNL_CB_OK;
 }
 
+// A route socket inside netns_fd with lo set up or down on it.
+unique_fd set_loopback_in(int netns_fd, bool up, const std::string& what) {
+  unique_fd sock = with_context(what, [&] { return detail::open_route_socket_in(netns_fd); });
+  set_loopback_up(sock.get(), up, what);
+  return sock;
+}
+
 }  // namespace
 
-void bring_up_loopback(int netns_fd) {
-  unique_fd sock = with_context("loopback up", [&] { return detail::open_route_socket_in(netns_fd); });
-  set_loopback_up(sock.get(), true, "loopback up");
-}
+void bring_up_loopback(int netns_fd) { set_loopback_in(netns_fd, true, "loopback up"); }
 
-void bring_down_loopback(int netns_fd) {
-  unique_fd sock = with_context("loopback down", [&] { return detail::open_route_socket_in(netns_fd); });
-  set_loopback_up(sock.get(), false, "loopback down");
-}
+void bring_down_loopback(int netns_fd) { set_loopback_in(netns_fd, false, "loopback down"); }
 
 LoopbackAddresses bring_up_loopback_and_list(int netns_fd) {
   const std::string what = "loopback up";
-  unique_fd sock = with_context(what, [&] { return detail::open_route_socket_in(netns_fd); });
-  set_loopback_up(sock.get(), true, what);
+  unique_fd sock = set_loopback_in(netns_fd, true, what);
 
   std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
