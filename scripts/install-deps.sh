@@ -10,6 +10,8 @@ packages=(
   containernetworking-plugins iproute2 iptables
   runc crun busybox-static
   socat systemd util-linux procps
+  libnftables-dev nftables
+  clang-16 libclang-rt-16-dev
 )
 
 missing=()
