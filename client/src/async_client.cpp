@@ -154,8 +154,9 @@ asio::awaitable<protocol::SandboxInfo> AsyncClient::setup(protocol::SetupParams 
   co_return decode_sandbox(result, protocol::method::kSetup);
 }
 
-asio::awaitable<protocol::TeardownResult> AsyncClient::teardown(std::string id) {
-  co_return decode_teardown(co_await call(protocol::method::kTeardown, id_params(id)));
+asio::awaitable<protocol::TeardownResult> AsyncClient::teardown(std::string id, bool force) {
+  auto params = json::value_from(protocol::TeardownParams{std::move(id), force}).as_object();
+  co_return decode_teardown(co_await call(protocol::method::kTeardown, std::move(params)));
 }
 
 asio::awaitable<void> AsyncClient::check(std::string id) {

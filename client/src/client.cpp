@@ -152,8 +152,9 @@ protocol::SandboxInfo Client::setup(const protocol::SetupParams& params, int san
   return decode_sandbox(result, protocol::method::kSetup);
 }
 
-protocol::TeardownResult Client::teardown(std::string_view id) {
-  return decode_teardown(call(protocol::method::kTeardown, id_params(id)));
+protocol::TeardownResult Client::teardown(std::string_view id, bool force) {
+  auto params = json::value_from(protocol::TeardownParams{std::string(id), force}).as_object();
+  return decode_teardown(call(protocol::method::kTeardown, params));
 }
 
 void Client::check(std::string_view id) {

@@ -1,5 +1,7 @@
 #include "sandnet/common/jsonrpc.hpp"
 
+#include "sandnet/common/json_strict.hpp"
+
 namespace sandnet::rpc {
 namespace json = boost::json;
 
@@ -34,6 +36,9 @@ std::variant<Request, ErrorReply> parse_request(std::string_view line) {
   auto* method = obj.if_contains("method");
   if (!method || !method->is_string() || method->get_string().empty())
     return make_reply(req.id, kInvalidRequest, "method must be a non-empty string");
+  // Every field is read once, by the daemon: a key given twice has no one meaning.
+  if (auto duplicate = json_strict::find_duplicate_key(line))
+    return make_reply(req.id, kInvalidParams, "the key \"" + duplicate->substr(0, 64) + "\" appears twice in one object");
   req.method = std::string(method->get_string());
   if (auto* params = obj.if_contains("params")) {
     if (params->is_object()) {

@@ -159,7 +159,7 @@ void tag_invoke(json::value_from_tag, json::value& v, const SetupParams& x) {
     for (const auto& [k, val] : x.args) args.push_back(json::array{json::string(k), json::string(val)});
     o["args"] = std::move(args);
   }
-  if (!x.capabilities.empty()) o["capabilities"] = x.capabilities;
+  if (!x.capabilities.empty()) o["capabilities"] = capabilities::to_json(x.capabilities);
   if (!x.labels.empty()) o["labels"] = string_map_to_json(x.labels);
   v = std::move(o);
 }
@@ -207,7 +207,7 @@ SetupParams tag_invoke(json::value_to_tag<SetupParams>, const json::value& v) {
       r.fail("args", "must be an object or an array of [key, value] pairs");
     }
   }
-  if (auto* caps = r.object("capabilities")) p.capabilities = *caps;
+  if (auto* caps = r.find("capabilities")) p.capabilities = capabilities::parse(*caps);
   p.labels = r.string_map("labels");
   return p;
 }
@@ -261,13 +261,27 @@ SandboxInfo tag_invoke(json::value_to_tag<SandboxInfo>, const json::value& v) {
   return s;
 }
 
+void tag_invoke(json::value_from_tag, json::value& v, const TeardownParams& x) {
+  json::object o{{"id", x.id}};
+  if (x.force) o["force"] = true;
+  v = std::move(o);
+}
+
+TeardownParams tag_invoke(json::value_to_tag<TeardownParams>, const json::value& v) {
+  Reader r(v, "params");
+  r.only({"id", "force"});
+  return TeardownParams{r.string("id", true), r.boolean("force")};
+}
+
 void tag_invoke(json::value_from_tag, json::value& v, const TeardownResult& x) {
-  v = json::object{{"id", x.id}, {"existed", x.existed}, {"errors", json::value_from(x.errors)}};
+  json::object o{{"id", x.id}, {"existed", x.existed}, {"errors", json::value_from(x.errors)}};
+  if (x.forced) o["forced"] = true;
+  v = std::move(o);
 }
 
 TeardownResult tag_invoke(json::value_to_tag<TeardownResult>, const json::value& v) {
   Reader r(v, "teardown result");
-  return TeardownResult{r.string("id", true), r.boolean("existed"), r.strings("errors")};
+  return TeardownResult{r.string("id", true), r.boolean("existed"), r.strings("errors"), r.boolean("forced")};
 }
 
 void tag_invoke(json::value_from_tag, json::value& v, const IdRange& x) {

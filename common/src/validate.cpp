@@ -47,6 +47,13 @@ void container_id(std::string_view id) {
                 "invalid container ID " + quoted(id) + ": must match ^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$");
 }
 
+void sandbox_id(std::string_view id) {
+  if (id.size() > kMaxSandboxIdLength)
+    throw_error(errc::invalid_argument, "sandbox ID " + quoted(id) + " is " + std::to_string(id.size()) +
+                                            " bytes long; at most " + std::to_string(kMaxSandboxIdLength));
+  container_id(id);
+}
+
 bool is_network_name(std::string_view name) noexcept { return matches_id_pattern(name); }
 
 void network_name(std::string_view name) {

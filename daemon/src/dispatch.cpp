@@ -35,8 +35,8 @@ const std::map<std::string, Method, std::less<>>& methods() {
        }},
       {method::kTeardown,
        [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
-         auto id = id_param(r);
-         auto out = co_await s.teardown(c, id);
+         auto params = json::value_to<protocol::TeardownParams>(json::value(r.params));
+         auto out = co_await s.teardown(c, std::move(params.id), params.force);
          co_return json::value_from(out);
        }},
       {method::kCheck,

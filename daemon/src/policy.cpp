@@ -55,27 +55,11 @@ void check_id_map(const std::vector<netns::IdMapEntry>& map,
   }
 }
 
-void check_port_mappings(const PolicyRule& rule, const json::value& mappings,
+void check_port_mappings(const PolicyRule& rule, const std::vector<capabilities::PortMapping>& mappings,
                          const Caller& caller) {
-  const auto* list = mappings.if_array();
-  if (!list) throw_error(errc::invalid_argument, "capabilities.portMappings must be an array");
-  for (std::size_t i = 0; i < list->size(); ++i) {
-    std::string where = "capabilities.portMappings[" + std::to_string(i) + "]";
-    const auto* m = (*list)[i].if_object();
-    if (!m) throw_error(errc::invalid_argument, where + " must be an object");
-    const auto* port = m->if_contains("hostPort");
-    std::int64_t n = 0;
-    if (port && port->is_int64()) {
-      n = port->get_int64();
-    } else if (port && port->is_uint64()) {
-      n = port->get_uint64() > 65535 ? 65536 : static_cast<std::int64_t>(port->get_uint64());
-    } else {
-      throw_error(errc::invalid_argument, where + ".hostPort must be an integer");
-    }
-    if (n < 1 || n > 65535)
-      throw_error(errc::invalid_argument, where + ".hostPort must be a port number (1-65535)");
-    if (!rule.allows_host_port(static_cast<std::uint16_t>(n)))
-      refuse("host port " + std::to_string(n) + " is not in the hostPorts allowed for uid " +
+  for (const auto& m : mappings) {
+    if (!rule.allows_host_port(m.host_port))
+      refuse("host port " + std::to_string(m.host_port) + " is not in the hostPorts allowed for uid " +
              std::to_string(caller.uid) + " (policy rule " + rule.description + ")");
   }
 }
@@ -114,12 +98,12 @@ const PolicyRule* authorize_setup(const Config& config, const Caller& caller,
       refuse("network \"" + network + "\" is not allowed for uid " + std::to_string(caller.uid) +
              " (policy rule " + rule->description + ")");
   }
-  for (const auto& [key, value] : ask.capabilities) {
-    if (!rule->allows_capability(key))
-      refuse("capability \"" + std::string(key) + "\" is not allowed for uid " +
-             std::to_string(caller.uid) + " (policy rule " + rule->description + ")");
-    if (key == "portMappings") check_port_mappings(*rule, value, caller);
+  for (const auto& name : ask.capabilities.names()) {
+    if (!rule->allows_capability(name))
+      refuse("capability \"" + name + "\" is not allowed for uid " + std::to_string(caller.uid) +
+             " (policy rule " + rule->description + ")");
   }
+  if (ask.capabilities.port_mappings) check_port_mappings(*rule, *ask.capabilities.port_mappings, caller);
   for (const auto& key : ask.arg_keys) {
     if (!rule->allows_arg(key))
       refuse("CNI argument \"" + key + "\" is not allowed for uid " + std::to_string(caller.uid) +

@@ -199,8 +199,20 @@ cni::RuntimeOptions runtime_options(const Config& config) {
   return o;
 }
 
-cni::RuntimeConf runtime_conf(const SandboxRecord& record, const AttachmentRecord& att) {
-  return cni::RuntimeConf{record.id, record.pin_path, att.ifname, record.args, record.capabilities};
+cni::RuntimeConf runtime_conf(const SandboxRecord& record, const AttachmentRecord& att, std::string netns_path) {
+  return cni::RuntimeConf{record.id, std::move(netns_path), att.ifname, record.args, record.capabilities};
+}
+
+netns::NetnsIdentity recorded_netns(const SandboxRecord& record) {
+  return netns::NetnsIdentity{record.netns_device, record.netns_inode};
+}
+
+// Whether the pin holds the namespace the record was set up on (records from
+// before identities were kept have none and trust a live pin). A pin holding
+// another namespace is never acted on: that is someone else's network.
+bool holds_recorded_netns(const SandboxRecord& record, const std::optional<netns::NetnsIdentity>& pinned) {
+  if (!pinned) return false;
+  return record.netns_inode == 0 || *pinned == recorded_netns(record);
 }
 
 // The PID a pidfd refers to (from /proc/self/fdinfo), or nullopt once the
@@ -278,20 +290,42 @@ struct SetupPlan {
   std::vector<std::string> ifnames;
 };
 
+// CNI_ARGS travels in the plugin's environment: one string may not exceed
+// the kernel's MAX_ARG_STRLEN (128 KiB) or exec fails with E2BIG, for the DEL
+// too. Far below that, so the rest of the environment always fits.
+constexpr std::size_t kMaxCniArgsBytes = 64 * 1024;
+// Labels live in every state line of the record.
+constexpr std::size_t kMaxLabelBytes = 16 * 1024;
+
+// An interface the sandbox's CNI ADD may create. "lo" is the sandbox's own
+// loopback: a plugin asked to create it fails, and so would every DEL.
+void validate_attachment_ifname(std::string_view ifname) {
+  validate::interface_name(ifname);
+  if (ifname == "lo")
+    throw_error(errc::invalid_argument, "interface name \"lo\" is the sandbox's loopback, not an attachment");
+}
+
 void validate_request(const protocol::SetupParams& p, std::size_t fd_count) {
-  validate::container_id(p.id);
+  validate::sandbox_id(p.id);
+  std::size_t args_bytes = 0;
   for (const auto& [k, v] : p.args) {
     validate::cni_arg_key(k);
     validate::cni_arg_value(v);
+    args_bytes += k.size() + v.size() + 2;  // "K=V;"
   }
+  if (args_bytes > kMaxCniArgsBytes)
+    throw_error(errc::invalid_argument, "\"args\" make a CNI_ARGS of " + std::to_string(args_bytes) +
+                                            " bytes; at most " + std::to_string(kMaxCniArgsBytes));
+  std::size_t label_bytes = 0;
+  for (const auto& [k, v] : p.labels) label_bytes += k.size() + v.size();
+  if (label_bytes > kMaxLabelBytes)
+    throw_error(errc::invalid_argument, "\"labels\" hold " + std::to_string(label_bytes) + " bytes; at most " +
+                                            std::to_string(kMaxLabelBytes));
   for (const auto& n : p.networks) {
     validate::network_name(n.name);
-    if (!n.ifname.empty()) validate::interface_name(n.ifname);
+    if (!n.ifname.empty()) validate_attachment_ifname(n.ifname);
   }
-  if (!p.ifname.empty()) validate::interface_name(p.ifname);
-  for (const auto& [key, value] : p.capabilities) {
-    if (key.empty()) throw_error(errc::invalid_argument, "capabilities: empty capability name");
-  }
+  if (!p.ifname.empty()) validate_attachment_ifname(p.ifname);
   if (p.ref != protocol::SandboxRef::pid && fd_count != 1)
     throw_error(errc::invalid_argument, std::string("\"fd\": \"") +
                                             (p.ref == protocol::SandboxRef::pidfd ? "pidfd" : "netns") +
@@ -331,6 +365,9 @@ SetupPlan plan_setup(const protocol::SetupParams& p, const Catalog& catalog) {
 
 DelPlan plan_del(const Config& config, const SandboxRecord& record) {
   DelPlan plan;
+  // CNI_NETNS for the DELs: the pin while it holds the sandbox's namespace;
+  // empty once it is gone (or holds another one), as the spec asks.
+  if (holds_recorded_netns(record, netns::pinned_identity(record.pin_path))) plan.netns_path = record.pin_path;
   plan.lists.resize(record.attachments.size());
   plan.why_not.resize(record.attachments.size());
   std::optional<Catalog> catalog;
@@ -362,12 +399,21 @@ struct PreparedSetup {
 // Blocking (pool thread): plan, open the netns, authorize, build the record
 // and pin. On failure nothing is left.
 PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::size_t owned,
-                            const protocol::SetupParams& p, unique_fd passed_fd) {
+                            const protocol::SetupParams& p, unique_fd passed_fd, NetnsClaims& claims) {
   PreparedSetup s{load_catalog(config), open_netns(p.ref, p.pid, std::move(passed_fd)), {}};
   const SetupPlan plan = plan_setup(p, s.catalog);
   SetupAsk ask{plan.networks, p.capabilities, {}, owned};
   for (const auto& arg : p.args) ask.arg_keys.push_back(arg.first);
   authorize_setup(config, caller, s.opened.facts, ask);
+  // One netns, one sandbox: a second attach would make the first one's
+  // interfaces the second one's to DEL. The caller learns the holder's name
+  // only if it may see that sandbox anyway.
+  if (auto holder = claims.claim({s.opened.facts.device, s.opened.facts.inode}, p.id, caller.uid)) {
+    const bool may_see = caller.is_root() || holder->owner_uid == caller.uid;
+    throw_error(errc::already_exists, "the network namespace is already attached to " +
+                                          (may_see ? "sandbox " + holder->id : std::string("another sandbox")) +
+                                          "; one network namespace holds one sandbox");
+  }
 
   SandboxRecord& record = s.record;
   record.id = p.id;
@@ -379,7 +425,8 @@ PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::siz
   record.netns_device = s.opened.facts.device;
   record.state = SandboxState::setting_up;
   record.args = p.args;
-  record.capabilities = p.capabilities;
+  // Plugins see only what the daemon re-serialised from the typed values.
+  record.capabilities = capabilities::to_json(p.capabilities);
   record.labels = p.labels;
   record.created_unix = record.updated_unix = now_unix();
   // Every planned attachment is in the record before the first plugin runs:
@@ -432,6 +479,11 @@ void SandboxService::reload(Config config) {
   config_ = std::make_shared<const Config>(std::move(config));
 }
 
+void SandboxService::forget(const std::string& id) {
+  owners_.erase(id);
+  claims_.release(id);
+}
+
 std::size_t SandboxService::owned_by(uid_t uid) const {
   return static_cast<std::size_t>(
       std::count_if(owners_.begin(), owners_.end(), [uid](const auto& entry) { return entry.second == uid; }));
@@ -481,9 +533,9 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
     unique_fd passed_fd = fds.empty() ? unique_fd() : std::move(fds.front());
     // Everything up to the pin in one hop to the pool: on this 2-core VM
     // waking an idle thread costs 0.05-0.25 ms, more than most steps.
-    auto work3 = [config, caller, owned, &p, fd = std::move(passed_fd)]() mutable {
+    auto work3 = [config, caller, owned, &p, fd = std::move(passed_fd), &claims = claims_]() mutable {
       std::optional<PreparedSetup> result;
-      result.emplace(prepare_setup(*config, caller, owned, p, std::move(fd)));
+      result.emplace(prepare_setup(*config, caller, owned, p, std::move(fd), claims));
       return result;
     };
     prepared = co_await offload(pool_, std::move(work3));
@@ -497,7 +549,7 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
       attempted = i + 1;
       auto& att = record.attachments[i];
       const auto* list = prepared->catalog.find(att.network);
-      auto conf = runtime_conf(record, att);
+      auto conf = runtime_conf(record, att, record.pin_path);
       std::function<asio::awaitable<void>()> gate;
       if (i == 0) gate = [job = *record_write] { return job.wait(); };
       auto result = co_await runtime->add(*list, conf, std::move(gate));
@@ -538,7 +590,7 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
       if (att.phase == AttachmentPhase::adding) att.phase = AttachmentPhase::failed;
     auto errors = co_await remove_attachments(record, std::nullopt);
     if (errors.empty()) {
-      owners_.erase(p.id);
+      forget(p.id);
     } else {
       // The record stays (and so does the reservation), so that teardown, gc
       // or the next start can finish the job.
@@ -552,7 +604,7 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
     }
     reserved = false;
   }
-  if (reserved) owners_.erase(p.id);
+  if (reserved) forget(p.id);
   failure->add_context(context);
   spdlog::info("{}", failure->what());
   throw *failure;
@@ -561,7 +613,8 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
 // Best effort: DEL every attachment (reverse order) while the pin is live;
 // when every DEL succeeded, unpin and remove the record. Returns what failed.
 asio::awaitable<std::vector<std::string>> SandboxService::remove_attachments(const SandboxRecord& record,
-                                                                              std::optional<DelPlan> plan) {
+                                                                              std::optional<DelPlan> plan,
+                                                                              bool force) {
   auto config = config_;
   auto runtime = runtime_;
   if (!plan) {
@@ -573,7 +626,7 @@ asio::awaitable<std::vector<std::string>> SandboxService::remove_attachments(con
     const auto& att = record.attachments[k];
     try {
       if (!plan->lists[k]) throw_error(errc::not_found, plan->why_not[k]);
-      auto conf = runtime_conf(record, att);
+      auto conf = runtime_conf(record, att, plan->netns_path);
       co_await runtime->del(*plan->lists[k], conf);
     } catch (const std::exception& e) {
       errors.push_back("DEL " + att.network + " " + att.ifname + ": " + e.what());
@@ -583,7 +636,8 @@ asio::awaitable<std::vector<std::string>> SandboxService::remove_attachments(con
   // entry), so that a retried teardown, gc or the next start DELs it again
   // against the live netns: plugins given no netns leave host state behind
   // (the bridge plugin its ipMasq chain).
-  if (!errors.empty()) co_return errors;
+  // force: unpin and forget all the same.
+  if (!errors.empty() && !force) co_return errors;
   // Unpin and forget in one hop.
   auto work9 = [this, dir = config->netns_dir, id = record.id] {
     std::vector<std::string> failed;
@@ -602,9 +656,13 @@ asio::awaitable<std::vector<std::string>> SandboxService::remove_attachments(con
 
 // ---------------------------------------------------------------- teardown
 
-asio::awaitable<protocol::TeardownResult> SandboxService::teardown(const Caller& caller, std::string id) {
+asio::awaitable<protocol::TeardownResult> SandboxService::teardown(const Caller& caller, std::string id,
+                                                                   bool force) {
   InFlight in_flight(in_flight_);
-  with_context("teardown " + id, [&] { validate::container_id(id); });
+  with_context("teardown " + id, [&] { validate::sandbox_id(id); });
+  // Forgetting a sandbox whose DEL fails may leave its IP and rules behind:
+  // an operator's decision.
+  if (force) authorize_root(caller, "teardown with force");
   auto guard = co_await locks_.lock(id);
   // The record and the lists to DEL it with, in one hop.
   auto work10 = [this, config = config_, id] {
@@ -619,11 +677,12 @@ asio::awaitable<protocol::TeardownResult> SandboxService::teardown(const Caller&
   if (!found) co_return protocol::TeardownResult{id, false, {}};
   authorize_access(caller, found->first.owner_uid, id);
   std::string why = "requested by uid " + std::to_string(caller.uid);
-  co_return co_await teardown_locked(std::move(found->first), std::move(why), std::move(found->second));
+  if (force) why += ", forced";
+  co_return co_await teardown_locked(std::move(found->first), std::move(why), std::move(found->second), force);
 }
 
 asio::awaitable<protocol::TeardownResult> SandboxService::teardown_locked(SandboxRecord record, std::string why,
-                                                                          std::optional<DelPlan> plan) {
+                                                                          std::optional<DelPlan> plan, bool force) {
   stop_watch(record.id);
   protocol::TeardownResult result{record.id, true, {}};
   record.state = SandboxState::tearing_down;
@@ -632,11 +691,22 @@ asio::awaitable<protocol::TeardownResult> SandboxService::teardown_locked(Sandbo
   } catch (const std::exception& e) {
     result.errors.push_back(std::string("record: ") + e.what());
   }
-  auto errors = co_await remove_attachments(record, std::move(plan));
+  auto errors = co_await remove_attachments(record, std::move(plan), force);
   result.errors.insert(result.errors.end(), errors.begin(), errors.end());
   if (errors.empty()) {
-    owners_.erase(record.id);
+    forget(record.id);
     spdlog::info("teardown {} ({})", record.id, why);
+    co_return result;
+  }
+  if (force) {
+    // What a failed DEL did not undo stays on the host; the CNI cache entries
+    // stay too, so that CNI GC (gc) can still DEL them.
+    for (const auto& att : record.attachments)
+      result.errors.push_back("left behind: whatever DEL " + att.network + " " + att.ifname +
+                              " did not undo; its CNI cache entry is kept for gc");
+    result.forced = true;
+    forget(record.id);
+    for (const auto& err : result.errors) spdlog::warn("teardown {} ({}, forced): {}", record.id, why, err);
     co_return result;
   }
   // Kept as "failed" for a retry, gc or the next start.
@@ -655,7 +725,7 @@ asio::awaitable<protocol::TeardownResult> SandboxService::teardown_locked(Sandbo
 asio::awaitable<json::object> SandboxService::check(const Caller& caller, std::string id) {
   InFlight in_flight(in_flight_);
   const std::string context = "check " + id;
-  with_context(context, [&] { validate::container_id(id); });
+  with_context(context, [&] { validate::sandbox_id(id); });
   auto guard = co_await locks_.lock(id);
   auto record = co_await load_record(id);
   if (!record) throw_error(errc::not_found, context + ": no such sandbox");
@@ -667,16 +737,15 @@ asio::awaitable<json::object> SandboxService::check(const Caller& caller, std::s
   std::optional<Error> failure;
   try {
     // The pin must be live; the lists are the ones a DEL would use.
-    auto work11 = [config, &record = *record] {
-      netns::open_pin(record.pin_path);
-      return std::optional<DelPlan>(plan_del(*config, record));
-    };
+    auto work11 = [config, &record = *record] { return std::optional<DelPlan>(plan_del(*config, record)); };
     auto plan = co_await offload(pool_, std::move(work11));
+    if (plan->netns_path.empty())
+      throw_error(errc::process_gone, "the pin " + record->pin_path + " no longer holds the sandbox's network namespace");
     for (std::size_t k = 0; k < record->attachments.size(); ++k) {
       const auto& att = record->attachments[k];
       try {
         if (!plan->lists[k]) throw_error(errc::not_found, plan->why_not[k]);
-        auto conf = runtime_conf(*record, att);
+        auto conf = runtime_conf(*record, att, plan->netns_path);
         co_await runtime->check(*plan->lists[k], conf);
       } catch (Error& e) {
         e.add_context(att.network);
@@ -694,7 +763,7 @@ asio::awaitable<json::object> SandboxService::check(const Caller& caller, std::s
 }
 
 asio::awaitable<protocol::SandboxInfo> SandboxService::get(const Caller& caller, std::string id) {
-  with_context("get " + id, [&] { validate::container_id(id); });
+  with_context("get " + id, [&] { validate::sandbox_id(id); });
   auto record = co_await load_record(id);
   if (!record) throw_error(errc::not_found, "get " + id + ": no such sandbox");
   authorize_access(caller, record->owner_uid, id);
@@ -712,7 +781,7 @@ asio::awaitable<std::vector<protocol::SandboxInfo>> SandboxService::list(const C
 
 asio::awaitable<json::object> SandboxService::inspect(const Caller& caller, std::string id) {
   const std::string context = "inspect " + id;
-  with_context(context, [&] { validate::container_id(id); });
+  with_context(context, [&] { validate::sandbox_id(id); });
   auto record = co_await load_record(id);
   if (!record) throw_error(errc::not_found, context + ": no such sandbox");
   authorize_access(caller, record->owner_uid, id);
@@ -811,7 +880,7 @@ asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
   for (auto& record : loaded.records) {
     if (locks_.is_locked(record.id)) continue;  // an operation is running on it
     bool pin_live = std::any_of(pins.begin(), pins.end(), [&](const netns::PinInfo& p) {
-      return p.path == record.pin_path && p.live;
+      return p.path == record.pin_path && p.live && holds_recorded_netns(record, p.identity);
     });
     if (record.state == SandboxState::ready && pin_live) continue;
     auto guard = co_await locks_.lock(record.id);
@@ -819,8 +888,8 @@ asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
     // teardown run, while we waited): decide on the record as it is.
     auto current = co_await load_record(record.id);
     if (!current) continue;
-    auto work_pin = [path = current->pin_path] { return netns::is_live_pin(path); };
-    pin_live = co_await offload(pool_, std::move(work_pin));
+    auto work_pin = [path = current->pin_path] { return netns::pinned_identity(path); };
+    pin_live = holds_recorded_netns(*current, co_await offload(pool_, std::move(work_pin)));
     if (current->state == SandboxState::ready && pin_live) continue;
     std::string why = "gc: " + std::string(pin_live ? to_string(current->state) : "pin gone");
     auto result = co_await teardown_locked(std::move(*current), std::move(why));
@@ -874,13 +943,18 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
     return netns::list_pins(dir);
   };
   auto pins = co_await offload(pool_, std::move(work23));
-  for (const auto& r : loaded.records) owners_.emplace(r.id, r.owner_uid);
+  for (const auto& r : loaded.records) {
+    owners_.emplace(r.id, r.owner_uid);
+    if (r.netns_inode == 0) continue;
+    if (auto holder = claims_.claim(recorded_netns(r), r.id, r.owner_uid))
+      problems.push_back(r.id + ": its network namespace is also recorded for sandbox " + holder->id);
+  }
 
   std::size_t served = 0, finished = 0;
   for (auto& record : loaded.records) {
     auto guard = co_await locks_.lock(record.id);
     bool pin_live = std::any_of(pins.begin(), pins.end(), [&](const netns::PinInfo& p) {
-      return p.path == record.pin_path && p.live;
+      return p.path == record.pin_path && p.live && holds_recorded_netns(record, p.identity);
     });
     if (record.state != SandboxState::ready || !pin_live) {
       std::string why = record.state != SandboxState::ready

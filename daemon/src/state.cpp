@@ -25,9 +25,6 @@ namespace {
 constexpr std::int64_t kRecordVersion = 1;
 constexpr std::string_view kRecordSuffix = ".json";
 constexpr std::string_view kCorruptSuffix = ".corrupt";
-// Record files are "<id>.json", renamed to "<id>.json.corrupt" and written via
-// ".<id>.json.tmp-XXXXXXXXXXXX": all must fit NAME_MAX (255) with room to spare.
-constexpr std::size_t kMaxIdLength = 128;
 constexpr mode_t kDirMode = 0700;
 constexpr mode_t kFileMode = 0600;
 constexpr std::string_view kRecordSource = "sandbox record";
@@ -148,7 +145,7 @@ SandboxRecord tag_invoke(json::value_to_tag<SandboxRecord>, const json::value& v
   SandboxRecord rec;
   rec.id = r.required_string("id");
   try {
-    validate::container_id(rec.id);
+    validate::sandbox_id(rec.id);
   } catch (const Error& e) {
     r.fail("id", e.what());
   }
@@ -221,10 +218,9 @@ StateStore::StateStore(std::filesystem::path dir) : records_dir_(std::move(dir) 
 }
 
 std::filesystem::path StateStore::path_for(std::string_view id) const {
-  validate::container_id(id);
-  if (id.size() > kMaxIdLength)
-    throw_error(errc::invalid_argument, "sandbox ID is " + std::to_string(id.size()) +
-                                            " bytes long; at most " + std::to_string(kMaxIdLength));
+  // Record files are "<id>.json", renamed to "<id>.json.corrupt" and written
+  // via ".<id>.json.tmp-XXXXXXXXXXXX": sandbox_id's length limit keeps them in NAME_MAX.
+  validate::sandbox_id(id);
   return records_dir_ / (std::string(id) + std::string(kRecordSuffix));
 }
 

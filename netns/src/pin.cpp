@@ -25,18 +25,22 @@ std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 }  // namespace
 
-bool is_live_pin(const std::filesystem::path& path) {
-  struct statfs fs {};
-  if (::statfs(path.c_str(), &fs) != 0 || fs.f_type != NSFS_MAGIC) return false;
+std::optional<NetnsIdentity> pinned_identity(const std::filesystem::path& path) {
   unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!fd) return false;
+  if (!fd) return std::nullopt;
+  struct statfs fs {};
+  if (::fstatfs(fd.get(), &fs) != 0 || fs.f_type != NSFS_MAGIC) return std::nullopt;
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return std::nullopt;
   try {
     detail::check_is_netns(fd.get(), path.string());
-    return true;
   } catch (const Error&) {
-    return false;
+    return std::nullopt;
   }
+  return NetnsIdentity{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
 }
+
+bool is_live_pin(const std::filesystem::path& path) { return pinned_identity(path).has_value(); }
 
 void ensure_shared_pin_dir(const std::filesystem::path& dir) {
   const std::string what = "pin directory " + dir.string();
@@ -117,7 +121,10 @@ std::vector<PinInfo> list_pins(const std::filesystem::path& dir) {
     PinInfo info;
     info.name = entry.path().filename().string();
     info.path = entry.path();
-    info.live = is_live_pin(entry.path());
+    if (auto identity = pinned_identity(entry.path())) {
+      info.live = true;
+      info.identity = *identity;
+    }
     pins.push_back(std::move(info));
   }
   std::sort(pins.begin(), pins.end(), [](const PinInfo& a, const PinInfo& b) { return a.name < b.name; });

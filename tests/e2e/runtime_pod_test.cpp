@@ -116,8 +116,7 @@ TEST_P(RuntimePodTest, TwoPodsGetAddressesAndTalk) {
   protocol::SetupParams by_pidfd;
   by_pidfd.id = web.id();
   by_pidfd.ref = protocol::SandboxRef::pidfd;
-  by_pidfd.capabilities["portMappings"] =
-      json::array{json::object{{"hostPort", host_port}, {"containerPort", 80}, {"protocol", "tcp"}}};
+  by_pidfd.capabilities.port_mappings = std::vector<capabilities::PortMapping>{{host_port, 80, "tcp", ""}};
   {
     unique_fd pidfd = web.open_pidfd();
     ASSERT_NO_THROW(web_info = client.setup(by_pidfd, pidfd.get())) << daemon.log();

@@ -100,12 +100,6 @@ PortMapping parse_port_spec(std::string_view spec) {
   return m;
 }
 
-json::object to_json(const PortMapping& m) {
-  json::object o{{"hostPort", m.host_port}, {"containerPort", m.container_port}, {"protocol", m.protocol}};
-  if (!m.host_ip.empty()) o["hostIP"] = m.host_ip;
-  return o;
-}
-
 std::pair<std::string, std::string> parse_key_value(std::string_view spec, std::string_view option) {
   auto eq = spec.find('=');
   if (eq == std::string_view::npos || eq == 0)
@@ -120,7 +114,9 @@ Commands:
   setup ID (--pid PID [--pidfd] | --netns PATH) [--network NET]... [--ifname NAME]
         [--port [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]]... [--arg K=V]... [--label K=V]...
                  attach sandbox ID's network namespace to its networks
-  teardown ID    detach and forget sandbox ID (succeeds for an unknown ID)
+  teardown ID [--force]
+                 detach and forget sandbox ID (succeeds for an unknown ID); --force
+                 (root) forgets it even if a DEL fails, listing what was left behind
   check ID       run CNI CHECK on sandbox ID's networks
   get ID         show sandbox ID
   list           list sandboxes
@@ -148,7 +144,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   bool have_command = false;
   bool use_pidfd = false;
   std::optional<pid_t> pid;
-  json::array ports;
+  std::vector<PortMapping> ports;
   std::vector<std::string> positional;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -180,7 +176,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
         validate::interface_name(*v);
         inv.setup.ifname = *v;
       } else if (auto v = option_value(args, i, "--port")) {
-        ports.push_back(to_json(parse_port_spec(*v)));
+        ports.push_back(parse_port_spec(*v));
       } else if (auto v = option_value(args, i, "--arg")) {
         auto kv = parse_key_value(*v, "--arg");
         validate::cni_arg_key(kv.first);
@@ -194,6 +190,8 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
       } else {
         positional.push_back(arg);
       }
+    } else if (have_command && inv.command == Command::teardown && arg == "--force") {
+      inv.force = true;
     } else if (arg.starts_with("-")) {
       usage_error("unknown option \"" + arg + "\"");
     } else if (!have_command) {
@@ -218,7 +216,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
                 (positional.size() > wanted ? ", got \"" + positional.back() + "\"" : std::string()));
   if (wanted) {
     inv.id = positional[0];
-    validate::container_id(inv.id);
+    validate::sandbox_id(inv.id);
   }
   if (inv.command == Command::setup) {
     inv.setup.id = inv.id;
@@ -231,7 +229,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
     } else {
       usage_error("setup: --pid PID or --netns PATH is required");
     }
-    if (!ports.empty()) inv.setup.capabilities["portMappings"] = std::move(ports);
+    if (!ports.empty()) inv.setup.capabilities.port_mappings = std::move(ports);
   }
   return inv;
 }
@@ -294,7 +292,10 @@ int run(const Invocation& inv, std::ostream& out, std::ostream& err, const CniRu
         method = protocol::method::kSetup;
         result = client.call(method, json::value_from(inv.setup).as_object(), sandbox_fd.get());
         break;
-      case Command::teardown: result = client.call(method = protocol::method::kTeardown, id); break;
+      case Command::teardown:
+        method = protocol::method::kTeardown;
+        result = client.call(method, json::value_from(protocol::TeardownParams{inv.id, inv.force}).as_object());
+        break;
       case Command::check: result = client.call(method = protocol::method::kCheck, id); break;
       case Command::get: result = client.call(method = protocol::method::kGet, id); break;
       case Command::inspect: result = client.call(method = protocol::method::kInspect, id); break;

@@ -15,19 +15,12 @@
 
 namespace sandnet::ctl {
 
-// One --port: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]; HOSTIP may be an
-// IPv6 address in brackets ("[::1]:8080:80/udp").
-struct PortMapping {
-  std::uint16_t host_port = 0;
-  std::uint16_t container_port = 0;
-  std::string protocol = "tcp";
-  std::string host_ip;  // empty: all addresses
-};
+using capabilities::PortMapping;
 
 // Each throws Error(invalid_argument) naming what was wrong.
+// One --port: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]; HOSTIP may be an
+// IPv6 address in brackets ("[::1]:8080:80/udp").
 PortMapping parse_port_spec(std::string_view spec);
-// The portMappings capability entry: {"hostPort","containerPort","protocol","hostIP"?}.
-boost::json::object to_json(const PortMapping& mapping);
 // "K=V" (--arg, --label): K must be non-empty.
 std::pair<std::string, std::string> parse_key_value(std::string_view spec, std::string_view option);
 
@@ -40,6 +33,7 @@ struct Invocation {
   std::string id;                   // teardown/check/get/inspect/setup
   protocol::SetupParams setup;      // setup: id, pid or fd reference, networks, ...
   std::string netns_path;           // setup --netns PATH: passed as a netns fd
+  bool force = false;               // teardown --force
   std::vector<std::string> cni_args;  // cni: everything after "cni"
 };
 

@@ -157,7 +157,9 @@ std::string render_sandbox_list(const std::vector<protocol::SandboxInfo>& sandbo
 }
 
 std::string render_teardown(const protocol::TeardownResult& result) {
-  std::string out = result.existed ? "torn down " + result.id + "\n" : result.id + ": no such sandbox, nothing to do\n";
+  std::string out = !result.existed ? result.id + ": no such sandbox, nothing to do\n"
+                    : result.forced ? "forgot " + result.id + " (forced; see the errors for what was left behind)\n"
+                                    : "torn down " + result.id + "\n";
   for (const auto& e : result.errors) out += "  error: " + e + "\n";
   return out;
 }

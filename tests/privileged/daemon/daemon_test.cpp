@@ -103,6 +103,59 @@ TEST_F(DaemonTest, SetupGetListTeardownByPid) {
   EXPECT_EQ(error_code(c.call("sandbox.get", json::object{{"id", id}})), rpc::kNotFound);
 }
 
+// Found in the field: a second sandbox ID on an attached netns failed at the
+// bridge plugin ("eth0 already exists") and its rollback DEL then deleted the
+// first sandbox's eth0. The second attach is refused before anything runs.
+TEST_F(DaemonTest, SecondAttachOfOneNetnsIsRefusedAndTheFirstKeepsItsNetwork) {
+  Sandbox sandbox(SandboxOptions{.owner_uid = kTestUid, .owner_gid = kTestUid});
+  auto root = daemon_->connect();
+  auto owner = daemon_->connect(kTestUid, kTestUid);
+  auto first = unique_name("pod");
+  auto r = owner.call("sandbox.setup", setup_params(first, sandbox.pid()));
+  ASSERT_TRUE(r.result) << describe(r);
+  const auto ips = result_ips(*r.result);
+  ASSERT_EQ(ips.size(), 1u);
+
+  // By the owner under a new id (a retry, a hook and a manual call): named.
+  auto second = unique_name("pod");
+  r = owner.call("sandbox.setup", setup_params(second, sandbox.pid()));
+  EXPECT_EQ(error_code(r), rpc::kAlreadyExists) << describe(r);
+  EXPECT_NE(describe(r).find("already attached to sandbox " + first), std::string::npos) << describe(r);
+  // By root through a pidfd: refused too, and root may learn the holder.
+  int fds[] = {sandbox.pidfd()};
+  r = root.call("sandbox.setup", json::object{{"id", second}, {"fd", "pidfd"}, {"ifname", "eth1"}}, fds);
+  EXPECT_EQ(error_code(r), rpc::kAlreadyExists) << describe(r);
+  EXPECT_NE(describe(r).find("sandbox " + first), std::string::npos) << describe(r);
+
+  // The first sandbox is untouched: its eth0, its address, one IP allocated.
+  auto addr = sandbox.exec({"ip", "-o", "addr", "show", "eth0"});
+  EXPECT_NE(addr.out.find(ips[0]), std::string::npos) << addr.out << addr.err;
+  EXPECT_EQ(daemon_->allocated_ips(daemon_->network()).size(), 1u);
+  EXPECT_TRUE(owner.call("sandbox.check", json::object{{"id", first}}).result);
+  EXPECT_EQ(daemon_->record_files().size(), 1u);
+  EXPECT_EQ(daemon_->pin_files().size(), 1u);
+
+  // Once torn down, the namespace may be attached again.
+  ASSERT_TRUE(owner.call("sandbox.teardown", json::object{{"id", first}}).result);
+  r = owner.call("sandbox.setup", setup_params(second, sandbox.pid()));
+  ASSERT_TRUE(r.result) << describe(r);
+  EXPECT_TRUE(owner.call("sandbox.teardown", json::object{{"id", second}}).result);
+  EXPECT_TRUE(daemon_->allocated_ips(daemon_->network()).empty());
+}
+
+// After a restart the claims come back from the records.
+TEST_F(DaemonTest, SecondAttachIsRefusedAfterARestartToo) {
+  Sandbox sandbox;
+  auto first = unique_name("pod");
+  ASSERT_TRUE(daemon_->connect().call("sandbox.setup", setup_params(first, sandbox.pid())).result);
+  daemon_->stop();
+  daemon_->start();
+  auto c = daemon_->connect();
+  auto r = c.call("sandbox.setup", setup_params(unique_name("pod"), sandbox.pid()));
+  EXPECT_EQ(error_code(r), rpc::kAlreadyExists) << describe(r);
+  EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", first}}).result);
+}
+
 TEST_F(DaemonTest, SetupWithPidfdOverScmRights) {
   Sandbox sandbox;
   auto c = daemon_->connect();
@@ -231,10 +284,34 @@ TEST_F(DaemonTest, BadIdsNamesAndArgsAreRefusedBeforeAnythingIsTouched) {
       {{"id", "ok5"}, {"pid", sandbox.pid()}, {"args", json::object{{"K", "v;IgnoreUnknown=1"}}}},
       {{"id", "ok6"}, {"pid", sandbox.pid()}, {"pid2", 1}},
       {{"id", 7}, {"pid", sandbox.pid()}},
+      // Inputs a plugin would refuse on ADD and again on every DEL.
+      {{"id", "ok7"}, {"pid", sandbox.pid()}, {"ifname", "lo"}},
+      {{"id", "ok8"}, {"pid", sandbox.pid()}, {"networks", json::array{json::object{{"name", "x"}, {"ifname", "lo"}}}}},
+      {{"id", "ok9"}, {"pid", sandbox.pid()}, {"args", json::object{{"K8S_POD_NAME", std::string(140 * 1024, 'a')}}}},
+      {{"id", "ok10"}, {"pid", sandbox.pid()},
+       {"capabilities", json::object{{"portMappings", json::array{json::object{{"hostPort", 8080}, {"containerPort", 0}}}}}}},
+      // IDs whose pin or record name would not fit NAME_MAX.
+      {{"id", std::string(129, 'a')}, {"pid", sandbox.pid()}},
+      {{"id", std::string(247, 'a')}, {"pid", sandbox.pid()}},
+      {{"id", std::string(300, 'a')}, {"pid", sandbox.pid()}},
   };
   for (const auto& params : bad) {
     auto r = c.call("sandbox.setup", params);
-    EXPECT_EQ(error_code(r), rpc::kInvalidParams) << json::serialize(params) << " -> " << describe(r);
+    EXPECT_EQ(error_code(r), rpc::kInvalidParams) << json::serialize(params).substr(0, 200) << " -> " << describe(r);
+  }
+  // A non-root caller's refused setups use up none of its quota (maxSandboxes 2).
+  {
+    Sandbox own1(SandboxOptions{.owner_uid = kTestUid, .owner_gid = kTestUid});
+    Sandbox own2(SandboxOptions{.owner_uid = kTestUid, .owner_gid = kTestUid});
+    auto user = daemon_->connect(kTestUid, kTestUid);
+    for (int i = 0; i < 3; ++i)
+      EXPECT_EQ(error_code(user.call("sandbox.setup", setup_params(std::string(200 + i, 'b'), own1.pid()))),
+                rpc::kInvalidParams);
+    auto id1 = unique_name("pod"), id2 = unique_name("pod");
+    EXPECT_TRUE(user.call("sandbox.setup", setup_params(id1, own1.pid())).result);
+    EXPECT_TRUE(user.call("sandbox.setup", setup_params(id2, own2.pid())).result);
+    EXPECT_TRUE(user.call("sandbox.teardown", json::object{{"id", id1}}).result);
+    EXPECT_TRUE(user.call("sandbox.teardown", json::object{{"id", id2}}).result);
   }
   EXPECT_EQ(error_code(c.call("sandbox.get", json::object{{"id", "../x"}})), rpc::kInvalidParams);
   EXPECT_EQ(error_code(c.call("sandbox.teardown", json::object{{"id", "a/b"}})), rpc::kInvalidParams);
@@ -275,6 +352,37 @@ TEST_F(DaemonTest, CapabilitiesHostPortsAndMaxSandboxesFollowPolicy) {
   ASSERT_TRUE(c.call("sandbox.setup", setup_params(id2, s2.pid())).result);
   r = c.call("sandbox.setup", setup_params(unique_name("pod"), s3.pid()));
   EXPECT_EQ(error_code(r), rpc::kPermissionDenied) << describe(r);
+  EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", id1}}).result);
+  EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", id2}}).result);
+}
+
+// The bypass found in the field: policy checked "hostPort" while portmap read
+// "HostPort" (Go decodes keys case-insensitively) and mapped port 22. Such
+// requests are refused as bad input before anything is reserved.
+TEST_F(DaemonTest, CaseVariantOrDuplicateHostPortIsRefusedBeforeAnythingIsTouched) {
+  auto c = daemon_->connect(kTestUid, kTestUid);
+  Sandbox s(SandboxOptions{.owner_uid = kTestUid, .owner_gid = kTestUid});
+  auto params = setup_params(unique_name("pod"), s.pid());
+  params["capabilities"] = json::object{
+      {"portMappings", json::array{json::object{{"hostPort", 30080}, {"HostPort", 22}, {"containerPort", 80}}}}};
+  auto r = c.call("sandbox.setup", params);
+  EXPECT_EQ(error_code(r), rpc::kInvalidParams) << describe(r);
+  EXPECT_NE(describe(r).find("HostPort"), std::string::npos) << describe(r);
+  // The same key twice cannot be built with json::object: send the text.
+  c.send_raw(R"({"jsonrpc":"2.0","id":9,"method":"sandbox.setup","params":{"id":"dup","pid":)" +
+             std::to_string(s.pid()) +
+             R"(,"capabilities":{"portMappings":[{"hostPort":30080,"containerPort":80,"hostPort":22}]}}})"
+             "\n");
+  auto line = c.read_line(5s);
+  ASSERT_TRUE(line);
+  EXPECT_EQ(rpc::parse_response(*line).error->code, rpc::kInvalidParams) << *line;
+  // Nothing reserved: the caller's quota (maxSandboxes 2) is intact.
+  EXPECT_TRUE(daemon_->record_files().empty());
+  EXPECT_TRUE(daemon_->pin_files().empty());
+  Sandbox s2(SandboxOptions{.owner_uid = kTestUid, .owner_gid = kTestUid});
+  auto id1 = unique_name("pod"), id2 = unique_name("pod");
+  ASSERT_TRUE(c.call("sandbox.setup", setup_params(id1, s.pid())).result);
+  ASSERT_TRUE(c.call("sandbox.setup", setup_params(id2, s2.pid())).result);
   EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", id1}}).result);
   EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", id2}}).result);
 }
@@ -438,6 +546,42 @@ TEST_F(DaemonTest, TeardownWhoseDelFailsKeepsTheSandboxForARetry) {
   EXPECT_TRUE(daemon_->allocated_ips(daemon_->flaky_network()).empty());
   auto links = sandbox.exec({"ip", "-o", "link"});
   EXPECT_EQ(links.out.find("eth0"), std::string::npos) << links.out;
+}
+
+// A DEL that can never succeed must not keep a sandbox forever: root may
+// forget it, and gc later DELs the kept CNI cache entry.
+TEST_F(DaemonTest, TeardownWithForceForgetsASandboxWhoseDelFails) {
+  Sandbox sandbox(SandboxOptions{.owner_uid = kTestUid, .owner_gid = kTestUid});
+  auto root = daemon_->connect();
+  auto owner = daemon_->connect(kTestUid, kTestUid);
+  auto id = unique_name("pod");
+  auto params = setup_params(id, sandbox.pid());
+  params["networks"] = json::array{json::string(daemon_->flaky_network())};
+  ASSERT_TRUE(root.call("sandbox.setup", params).result);
+  ASSERT_TRUE(sh("touch " + daemon_->del_fails_marker()).ok());
+
+  // Only root may force.
+  auto r = owner.call("sandbox.teardown", json::object{{"id", id}, {"force", true}});
+  EXPECT_EQ(error_code(r), rpc::kPermissionDenied) << describe(r);
+  r = root.call("sandbox.teardown", json::object{{"id", id}, {"force", true}});
+  ASSERT_TRUE(r.result) << describe(r);
+  EXPECT_TRUE(r.result->at("forced").as_bool()) << describe(r);
+  const std::string errors = json::serialize(r.result->at("errors"));
+  EXPECT_NE(errors.find("DEL fails on purpose"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("left behind"), std::string::npos) << errors;
+  EXPECT_EQ(error_code(root.call("sandbox.get", json::object{{"id", id}})), rpc::kNotFound);
+  EXPECT_TRUE(daemon_->pin_files().empty());
+  EXPECT_TRUE(daemon_->record_files().empty());
+  // The CNI cache entry is kept for gc.
+  EXPECT_FALSE(std::filesystem::is_empty(daemon_->cache_dir() + "/results"));
+
+  // Once DEL works, gc finishes the job from the kept cache entry.
+  ASSERT_TRUE(sh("rm " + daemon_->del_fails_marker()).ok());
+  auto gc = root.call("gc");
+  ASSERT_TRUE(gc.result) << describe(gc);
+  EXPECT_TRUE(gc.result->at("errors").as_array().empty()) << describe(gc);
+  EXPECT_TRUE(std::filesystem::is_empty(daemon_->cache_dir() + "/results"));
+  EXPECT_TRUE(daemon_->allocated_ips(daemon_->flaky_network()).empty());
 }
 
 TEST_F(DaemonTest, RecordIsWrittenBeforeThePluginsAndUpdatedAfter) {

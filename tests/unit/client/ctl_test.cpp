@@ -41,8 +41,6 @@ TEST(CtlPorts, ParsesAllForms) {
   auto d = parse_port_spec("[fd00::1:2]:1:65535");
   EXPECT_EQ(d.host_ip, "fd00::1:2");
   EXPECT_EQ(d.container_port, 65535);
-  EXPECT_EQ(json::serialize(to_json(c)), R"({"hostPort":8080,"containerPort":80,"protocol":"udp","hostIP":"::1"})");
-  EXPECT_EQ(json::serialize(to_json(a)), R"({"hostPort":8080,"containerPort":80,"protocol":"tcp"})");
 }
 
 TEST(CtlPorts, RefusesBadSpecsNamingTheProblem) {
@@ -84,7 +82,7 @@ TEST(CtlCommandLine, FullSetup) {
   ASSERT_EQ(inv.setup.args.size(), 1u);
   EXPECT_EQ(inv.setup.args[0].second, "web");
   EXPECT_EQ(inv.setup.labels.at("app"), "web");
-  EXPECT_EQ(json::serialize(inv.setup.capabilities.at("portMappings")),
+  EXPECT_EQ(json::serialize(capabilities::to_json(inv.setup.capabilities).at("portMappings")),
             R"([{"hostPort":8080,"containerPort":80,"protocol":"udp","hostIP":"::1"},)"
             R"({"hostPort":9090,"containerPort":90,"protocol":"tcp"}])");
   auto fd = parse_command_line({"setup", "pod2", "--pid", "99", "--pidfd"});

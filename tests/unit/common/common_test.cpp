@@ -104,7 +104,7 @@ TEST(Protocol, SetupParamsRoundTrip) {
   p.pid = 42;
   p.networks = {{"net1", "eth0"}, {"net2", ""}};
   p.args = {{"K8S_POD_NAME", "x"}};
-  p.capabilities["portMappings"] = json::array{json::object{{"hostPort", 8080}, {"containerPort", 80}}};
+  p.capabilities.port_mappings = std::vector<capabilities::PortMapping>{{8080, 80, "tcp", ""}};
   p.labels["app"] = "web";
   auto back = json::value_to<protocol::SetupParams>(json::value_from(p));
   EXPECT_EQ(back.id, "pod1");

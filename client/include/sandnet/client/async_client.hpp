@@ -30,7 +30,7 @@ class AsyncClient {
 
   // As Client::setup; the fd (if any) must stay open until the call completes.
   boost::asio::awaitable<protocol::SandboxInfo> setup(protocol::SetupParams params, int sandbox_fd = -1);
-  boost::asio::awaitable<protocol::TeardownResult> teardown(std::string id);
+  boost::asio::awaitable<protocol::TeardownResult> teardown(std::string id, bool force = false);
   boost::asio::awaitable<void> check(std::string id);
   boost::asio::awaitable<protocol::SandboxInfo> get(std::string id);
   boost::asio::awaitable<std::vector<protocol::SandboxInfo>> list();

@@ -90,7 +90,8 @@ class Client {
   // SandboxRef::pidfd and SandboxRef::netns need sandbox_fd, a pidfd or a
   // netns fd sent with the request (SCM_RIGHTS). The fd stays the caller's.
   protocol::SandboxInfo setup(const protocol::SetupParams& params, int sandbox_fd = -1);
-  protocol::TeardownResult teardown(std::string_view id);
+  // force (root only): forget the sandbox even if its DEL fails.
+  protocol::TeardownResult teardown(std::string_view id, bool force = false);
   // Throws when the daemon's CHECK of the sandbox's networks fails.
   void check(std::string_view id);
   protocol::SandboxInfo get(std::string_view id);

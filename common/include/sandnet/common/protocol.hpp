@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "sandnet/common/capabilities.hpp"
+
 namespace sandnet::protocol {
 
 inline constexpr const char* kDefaultSocketPath = "/run/sandnet/sandnetd.sock";
@@ -50,12 +52,19 @@ struct SetupParams {
   std::vector<NetworkRequest> networks;   // empty: the configured defaults
   std::string ifname;                     // first network's interface; default eth0
   std::vector<std::pair<std::string, std::string>> args;  // CNI_ARGS pairs
-  boost::json::object capabilities;       // runtimeConfig: portMappings, bandwidth, ...
+  capabilities::CapabilityArgs capabilities;  // runtimeConfig, parsed and checked
   std::map<std::string, std::string> labels;
 };
 
 struct IdParams {
   std::string id;
+};
+
+struct TeardownParams {
+  std::string id;
+  // Root only: forget the sandbox even if a DEL fails (unpin, remove the
+  // record); what could not be undone is listed in the result's errors.
+  bool force = false;
 };
 
 struct Attachment {
@@ -80,6 +89,7 @@ struct TeardownResult {
   std::string id;
   bool existed = false;
   std::vector<std::string> errors;  // best-effort teardown: what could not be undone
+  bool forced = false;              // forgotten despite errors (force)
 };
 
 struct IdRange {
@@ -117,6 +127,8 @@ void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const Attach
 Attachment tag_invoke(boost::json::value_to_tag<Attachment>, const boost::json::value& v);
 void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const SandboxInfo& x);
 SandboxInfo tag_invoke(boost::json::value_to_tag<SandboxInfo>, const boost::json::value& v);
+void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const TeardownParams& x);
+TeardownParams tag_invoke(boost::json::value_to_tag<TeardownParams>, const boost::json::value& v);
 void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const TeardownResult& x);
 TeardownResult tag_invoke(boost::json::value_to_tag<TeardownResult>, const boost::json::value& v);
 void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const IdRange& x);

@@ -3,6 +3,7 @@
 // naming what was wrong; the bool forms only test.
 #pragma once
 
+#include <cstddef>
 #include <string_view>
 
 namespace sandnet::validate {
@@ -10,6 +11,13 @@ namespace sandnet::validate {
 // ^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$ (container IDs and sandbox IDs).
 bool is_container_id(std::string_view id) noexcept;
 void container_id(std::string_view id);
+
+// A sandbox ID: a container ID of at most kMaxSandboxIdLength bytes, so that
+// every name made from it fits NAME_MAX (255): the pin "sandnet-<id>", the
+// record "<id>.json" and its temp and ".corrupt" names, the CNI cache entry
+// "<network>-<id>-<ifname>". Checked before anything is reserved.
+inline constexpr std::size_t kMaxSandboxIdLength = 128;
+void sandbox_id(std::string_view id);
 
 // Same pattern as container IDs.
 bool is_network_name(std::string_view name) noexcept;

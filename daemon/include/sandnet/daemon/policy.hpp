@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sandnet/common/capabilities.hpp"
 #include "sandnet/daemon/config.hpp"
 #include "sandnet/netns/facts.hpp"
 
@@ -34,7 +35,7 @@ const PolicyRule* rule_for(const Config& config, const Caller& caller);
 // What a sandbox.setup asks for, as far as policy cares.
 struct SetupAsk {
   std::vector<std::string> networks;  // resolved names (defaults already applied)
-  boost::json::object capabilities;   // runtimeConfig, e.g. {"portMappings": [...]}
+  capabilities::CapabilityArgs capabilities;  // runtimeConfig, already parsed and checked
   std::vector<std::string> arg_keys;  // CNI_ARGS keys asked for
   std::size_t sandboxes_owned = 0;    // sandboxes the caller has now, this one excluded
 };

@@ -26,6 +26,7 @@
 #include "sandnet/common/unique_fd.hpp"
 #include "sandnet/daemon/async_sync.hpp"
 #include "sandnet/daemon/config.hpp"
+#include "sandnet/daemon/netns_claims.hpp"
 #include "sandnet/daemon/policy.hpp"
 #include "sandnet/daemon/state.hpp"
 
@@ -41,6 +42,7 @@ std::string pin_name_for(std::string_view sandbox_id);
 struct DelPlan {
   std::vector<std::optional<cni::NetworkConfigList>> lists;
   std::vector<std::string> why_not;
+  std::string netns_path;  // CNI_NETNS: the pin if it holds the recorded netns, else empty
 };
 
 class SandboxService {
@@ -58,7 +60,9 @@ class SandboxService {
 
   boost::asio::awaitable<protocol::SandboxInfo> setup(const Caller& caller, protocol::SetupParams params,
                                                       std::vector<unique_fd> fds);
-  boost::asio::awaitable<protocol::TeardownResult> teardown(const Caller& caller, std::string id);
+  // force (root only): forget the sandbox even if its DEL fails.
+  boost::asio::awaitable<protocol::TeardownResult> teardown(const Caller& caller, std::string id,
+                                                            bool force = false);
   boost::asio::awaitable<boost::json::object> check(const Caller& caller, std::string id);
   boost::asio::awaitable<protocol::SandboxInfo> get(const Caller& caller, std::string id);
   boost::asio::awaitable<std::vector<protocol::SandboxInfo>> list(const Caller& caller);
@@ -82,9 +86,12 @@ class SandboxService {
  private:
   // plan: the lists to DEL with, when the caller already loaded them.
   boost::asio::awaitable<protocol::TeardownResult> teardown_locked(SandboxRecord record, std::string why,
-                                                                   std::optional<DelPlan> plan = std::nullopt);
+                                                                   std::optional<DelPlan> plan = std::nullopt,
+                                                                   bool force = false);
+  // force: unpin and remove the record even when a DEL failed.
   boost::asio::awaitable<std::vector<std::string>> remove_attachments(const SandboxRecord& record,
-                                                                      std::optional<DelPlan> plan);
+                                                                      std::optional<DelPlan> plan,
+                                                                      bool force = false);
   // What a watch was started for: the watcher tears down only that sandbox,
   // not one set up again under the same id meanwhile.
   struct WatchedSandbox {
@@ -103,6 +110,8 @@ class SandboxService {
   // hop to the pool and back.
   void update_record(SandboxRecord& record);
   std::size_t owned_by(uid_t uid) const;
+  // Drops a sandbox that is gone for good: its id and its netns claim.
+  void forget(const std::string& id);
 
   boost::asio::io_context& io_;
   std::shared_ptr<const Config> config_;
@@ -114,6 +123,7 @@ class SandboxService {
   AsyncGate setups_gate_;  // setups pass through it; gc closes it around CNI GC
   // Sandboxes that have a record, and their owners (for maxSandboxes).
   std::map<std::string, uid_t, std::less<>> owners_;
+  NetnsClaims claims_;  // the netns each of those holds
   std::map<std::string, std::shared_ptr<boost::asio::posix::stream_descriptor>, std::less<>> watches_;
   std::size_t in_flight_ = 0;
   bool shutting_down_ = false;

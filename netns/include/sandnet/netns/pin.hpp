@@ -3,7 +3,9 @@
 // and it outlives the sandbox process until unpinned.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,11 +39,24 @@ std::filesystem::path pin(const NetnsHandle& handle, const std::filesystem::path
 // is idempotent. Throws Error on other failures (after trying both steps).
 void unpin(const std::filesystem::path& dir, std::string_view name);
 
+// Which network namespace a pin holds: the nsfs file's st_dev and st_ino
+// (the same pair as NamespaceFacts' device and inode).
+struct NetnsIdentity {
+  std::uint64_t device = 0;
+  std::uint64_t inode = 0;
+  bool operator==(const NetnsIdentity&) const = default;
+};
+
 struct PinInfo {
   std::string name;
   std::filesystem::path path;
   bool live = false;  // an nsfs mount of a network namespace is on it
+  NetnsIdentity identity;  // of that namespace, when live
 };
+
+// The namespace mounted on path (not followed if it is a symlink), or nullopt
+// when no network namespace is mounted there. Never throws.
+std::optional<NetnsIdentity> pinned_identity(const std::filesystem::path& path);
 
 // Whether a network namespace's nsfs file is mounted on path (not followed
 // if it is a symlink). Never throws.
