@@ -207,6 +207,15 @@ netns::NetnsIdentity recorded_netns(const SandboxRecord& record) {
   return netns::NetnsIdentity{record.netns_device, record.netns_inode};
 }
 
+// The names of the record's CNI cache entries, as libcni makes them.
+std::vector<std::string> cache_names(const Config& config, const SandboxRecord& record) {
+  const cni::ResultCache cache(config.cni.cache_dir);
+  std::vector<std::string> names;
+  for (const auto& att : record.attachments)
+    names.push_back(cache.path_for(att.network, record.id, att.ifname).filename().string());
+  return names;
+}
+
 // Whether the pin holds the namespace the record was set up on (records from
 // before identities were kept have none and trust a live pin). A pin holding
 // another namespace is never acted on: that is someone else's network.
@@ -399,21 +408,12 @@ struct PreparedSetup {
 // Blocking (pool thread): plan, open the netns, authorize, build the record
 // and pin. On failure nothing is left.
 PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::size_t owned,
-                            const protocol::SetupParams& p, unique_fd passed_fd, NetnsClaims& claims) {
+                            const protocol::SetupParams& p, unique_fd passed_fd, SandboxClaims& claims) {
   PreparedSetup s{load_catalog(config), open_netns(p.ref, p.pid, std::move(passed_fd)), {}};
   const SetupPlan plan = plan_setup(p, s.catalog);
   SetupAsk ask{plan.networks, p.capabilities, {}, owned};
   for (const auto& arg : p.args) ask.arg_keys.push_back(arg.first);
   authorize_setup(config, caller, s.opened.facts, ask);
-  // One netns, one sandbox: a second attach would make the first one's
-  // interfaces the second one's to DEL. The caller learns the holder's name
-  // only if it may see that sandbox anyway.
-  if (auto holder = claims.claim({s.opened.facts.device, s.opened.facts.inode}, p.id, caller.uid)) {
-    const bool may_see = caller.is_root() || holder->owner_uid == caller.uid;
-    throw_error(errc::already_exists, "the network namespace is already attached to " +
-                                          (may_see ? "sandbox " + holder->id : std::string("another sandbox")) +
-                                          "; one network namespace holds one sandbox");
-  }
 
   SandboxRecord& record = s.record;
   record.id = p.id;
@@ -434,6 +434,20 @@ PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::siz
   // whose ADD never ran is harmless).
   for (std::size_t i = 0; i < plan.networks.size(); ++i)
     record.attachments.push_back(AttachmentRecord{plan.networks[i], plan.ifnames[i], AttachmentPhase::adding, nullptr, {}});
+
+  // One netns, one sandbox: a second attach would make the first one's
+  // interfaces the second one's to DEL. And one CNI cache entry name, one
+  // attachment. The caller learns the holder's name only if it may see that
+  // sandbox anyway.
+  if (auto conflict = claims.claim(recorded_netns(record), cache_names(config, record), p.id, caller.uid)) {
+    const bool may_see = caller.is_root() || conflict->holder.owner_uid == caller.uid;
+    const std::string holder = may_see ? "sandbox " + conflict->holder.id : std::string("another sandbox");
+    if (conflict->what == "netns")
+      throw_error(errc::already_exists, "the network namespace is already attached to " + holder +
+                                            "; one network namespace holds one sandbox");
+    throw_error(errc::already_exists, "the CNI cache entry " + conflict->what + " belongs to " + holder +
+                                          " (libcni's names <network>-<id>-<ifname> collide): choose another id or ifname");
+  }
 
   // Before the record is on disk: a pin changes nothing a restart cannot see
   // (a pin without a record is removed at start).
@@ -946,8 +960,8 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
   for (const auto& r : loaded.records) {
     owners_.emplace(r.id, r.owner_uid);
     if (r.netns_inode == 0) continue;
-    if (auto holder = claims_.claim(recorded_netns(r), r.id, r.owner_uid))
-      problems.push_back(r.id + ": its network namespace is also recorded for sandbox " + holder->id);
+    if (auto conflict = claims_.claim(recorded_netns(r), cache_names(*config, r), r.id, r.owner_uid))
+      problems.push_back(r.id + ": its " + conflict->what + " is also recorded for sandbox " + conflict->holder.id);
   }
 
   std::size_t served = 0, finished = 0;

@@ -143,6 +143,30 @@ TEST_F(DaemonTest, SecondAttachOfOneNetnsIsRefusedAndTheFirstKeepsItsNetwork) {
   EXPECT_TRUE(daemon_->allocated_ips(daemon_->network()).empty());
 }
 
+// libcni's cache names "<network>-<id>-<ifname>" are ambiguous: root's "web"
+// with ifname "1-eth0" and a user's "web-1" with "eth0" are the same file.
+// The second is refused, and learns nothing of the first.
+TEST_F(DaemonTest, CacheEntryNamesOfTwoSandboxesCannotCollide) {
+  Sandbox first_box;
+  Sandbox second_box(SandboxOptions{.owner_uid = kTestUid, .owner_gid = kTestUid});
+  auto root = daemon_->connect();
+  auto user = daemon_->connect(kTestUid, kTestUid);
+  const auto base = unique_name("web");
+  auto params = setup_params(base, first_box.pid());
+  params["ifname"] = "1-eth0";
+  ASSERT_TRUE(root.call("sandbox.setup", params).result);
+  auto r = user.call("sandbox.setup", setup_params(base + "-1", second_box.pid()));
+  EXPECT_EQ(error_code(r), rpc::kAlreadyExists) << describe(r);
+  EXPECT_NE(describe(r).find("another sandbox"), std::string::npos) << describe(r);
+  EXPECT_EQ(describe(r).find(base + " "), std::string::npos) << describe(r);
+  // The first one's entry is intact: its CHECK (which reads it) passes.
+  EXPECT_TRUE(root.call("sandbox.check", json::object{{"id", base}}).result);
+  EXPECT_TRUE(root.call("sandbox.teardown", json::object{{"id", base}}).result);
+  // Free again once the first is gone.
+  ASSERT_TRUE(user.call("sandbox.setup", setup_params(base + "-1", second_box.pid())).result);
+  EXPECT_TRUE(user.call("sandbox.teardown", json::object{{"id", base + "-1"}}).result);
+}
+
 // After a restart the claims come back from the records.
 TEST_F(DaemonTest, SecondAttachIsRefusedAfterARestartToo) {
   Sandbox sandbox;

@@ -26,7 +26,7 @@
 #include "sandnet/common/unique_fd.hpp"
 #include "sandnet/daemon/async_sync.hpp"
 #include "sandnet/daemon/config.hpp"
-#include "sandnet/daemon/netns_claims.hpp"
+#include "sandnet/daemon/sandbox_claims.hpp"
 #include "sandnet/daemon/policy.hpp"
 #include "sandnet/daemon/state.hpp"
 
@@ -123,7 +123,7 @@ class SandboxService {
   AsyncGate setups_gate_;  // setups pass through it; gc closes it around CNI GC
   // Sandboxes that have a record, and their owners (for maxSandboxes).
   std::map<std::string, uid_t, std::less<>> owners_;
-  NetnsClaims claims_;  // the netns each of those holds
+  SandboxClaims claims_;  // the netns and CNI cache names each of those holds
   std::map<std::string, std::shared_ptr<boost::asio::posix::stream_descriptor>, std::less<>> watches_;
   std::size_t in_flight_ = 0;
   bool shutting_down_ = false;
