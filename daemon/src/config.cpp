@@ -300,8 +300,8 @@ Config parse_config(std::string_view json_text, std::string source) {
   const json::value doc = detail::parse_json(json_text, source);
   ObjectReader r(doc, source, "");
   r.only({"socket", "socketGroup", "socketMode", "netnsDir", "stateDir", "cni", "idMappings",
-          "policy", "autoTeardown", "maxConcurrentSetups", "maxConnections", "maxRequestBytes",
-          "idleTimeoutSeconds"});
+          "policy", "autoTeardown", "maintenance", "maxConcurrentSetups", "maxConnections",
+          "maxRequestBytes", "idleTimeoutSeconds"});
 
   Config c;
   c.source = source;
@@ -332,6 +332,16 @@ Config parse_config(std::string_view json_text, std::string source) {
       c.policy.push_back(parse_rule((*rules)[i], source, index_path("policy", i)));
   }
   if (auto b = r.boolean("autoTeardown")) c.auto_teardown = *b;
+  if (auto* m = r.find("maintenance")) {
+    ObjectReader mr(*m, source, "maintenance");
+    mr.only({"retrySeconds", "retryMaxSeconds", "gcIntervalSeconds"});
+    read_seconds(mr, "retrySeconds", c.maintenance.retry_initial);
+    read_seconds(mr, "retryMaxSeconds", c.maintenance.retry_max);
+    if (auto n = mr.integer<std::int64_t>("gcIntervalSeconds", 0, kMaxTimeoutSeconds))
+      c.maintenance.gc_interval = std::chrono::seconds(*n);
+    if (c.maintenance.retry_max < c.maintenance.retry_initial)
+      mr.fail("retryMaxSeconds", "must not be less than retrySeconds");
+  }
   read_count(r, "maxConcurrentSetups", 1, kMaxConcurrency, c.max_concurrent_setups);
   read_count(r, "maxConnections", 1, kMaxConnectionsLimit, c.max_connections);
   read_count(r, "maxRequestBytes", kMinRequestBytes, rpc::kMaxLineBytes, c.max_request_bytes);
@@ -382,6 +392,9 @@ json::object to_json(const Config& c) {
                                   {"gids", json::value_from(c.id_mappings.gids)}}},
       {"policy", std::move(policy)},
       {"autoTeardown", c.auto_teardown},
+      {"maintenance", json::object{{"retrySeconds", c.maintenance.retry_initial.count()},
+                                   {"retryMaxSeconds", c.maintenance.retry_max.count()},
+                                   {"gcIntervalSeconds", c.maintenance.gc_interval.count()}}},
       {"maxConcurrentSetups", c.max_concurrent_setups},
       {"maxConnections", c.max_connections},
       {"maxRequestBytes", c.max_request_bytes},

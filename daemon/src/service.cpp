@@ -463,7 +463,8 @@ SandboxService::SandboxService(asio::io_context& io, Config config)
       runtime_(std::make_shared<cni::Runtime>(runtime_options(*config_))),
       store_(config_->state_dir),
       pool_(kBlockingThreads),
-      setup_slots_(config_->max_concurrent_setups) {}
+      setup_slots_(config_->max_concurrent_setups),
+      maintenance_timer_(io) {}
 
 SandboxService::~SandboxService() {
   shutdown();
@@ -472,6 +473,7 @@ SandboxService::~SandboxService() {
 
 void SandboxService::shutdown() {
   shutting_down_ = true;
+  maintenance_timer_.cancel();
   for (auto& [id, watch] : watches_) {
     boost::system::error_code ignored;
     watch->cancel(ignored);
@@ -496,6 +498,7 @@ void SandboxService::reload(Config config) {
 void SandboxService::forget(const std::string& id) {
   owners_.erase(id);
   claims_.release(id);
+  retries_.erase(id);
 }
 
 std::size_t SandboxService::owned_by(uid_t uid) const {
@@ -615,6 +618,7 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
         errors.emplace_back(e.what());
       }
       for (const auto& err : errors) spdlog::error("setup {}: rollback: {}", p.id, err);
+      schedule_retry(p.id, errors);
     }
     reserved = false;
   }
@@ -731,6 +735,7 @@ asio::awaitable<protocol::TeardownResult> SandboxService::teardown_locked(Sandbo
     result.errors.push_back(std::string("record: ") + e.what());
   }
   for (const auto& err : result.errors) spdlog::warn("teardown {} ({}): {}", record.id, why, err);
+  schedule_retry(record.id, result.errors);
   co_return result;
 }
 
@@ -845,7 +850,7 @@ protocol::RuntimeInfo SandboxService::runtime_info(const Caller& caller) const {
   return info;
 }
 
-asio::awaitable<json::object> SandboxService::status(const Caller&) {
+asio::awaitable<json::object> SandboxService::status(const Caller& caller) {
   auto config = config_;
   auto runtime = runtime_;
   json::array networks;
@@ -873,7 +878,8 @@ asio::awaitable<json::object> SandboxService::status(const Caller&) {
   co_return json::object{{"ready", !shutting_down_},
                          {"sandboxes", owners_.size()},
                          {"inFlight", in_flight_},
-                         {"networks", std::move(networks)}};
+                         {"networks", std::move(networks)},
+                         {"maintenance", maintenance_status(caller)}};
 }
 
 // ---------------------------------------------------------------- gc & recovery
@@ -1028,7 +1034,113 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
     }
   }
   spdlog::info("recovery: {} sandbox(es) served again, {} unfinished one(s) cleaned up", served, finished);
+  if (config->maintenance.gc_interval.count() > 0)
+    next_gc_ = std::chrono::steady_clock::now() + config->maintenance.gc_interval;
+  asio::co_spawn(io_, maintain(), asio::detached);
   co_return problems;
+}
+
+// ---------------------------------------------------------------- maintenance
+
+void SandboxService::schedule_retry(const std::string& id, const std::vector<std::string>& errors) {
+  if (shutting_down_) return;
+  const auto& m = config_->maintenance;
+  auto& retry = retries_[id];
+  retry.backoff = retry.attempts == 0 ? m.retry_initial : std::min(retry.backoff * 2, m.retry_max);
+  retry.due = std::chrono::steady_clock::now() + retry.backoff;
+  retry.last_error = errors.empty() ? std::string() : errors.front();
+  maintenance_timer_.cancel();  // re-plan the next wake-up
+}
+
+asio::awaitable<void> SandboxService::run_due_retries() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::string> due;
+  for (const auto& [id, retry] : retries_)
+    if (retry.due <= now) due.push_back(id);
+  for (const auto& id : due) {
+    if (shutting_down_) co_return;
+    try {
+      InFlight in_flight(in_flight_);
+      auto guard = co_await locks_.lock(id);
+      auto it = retries_.find(id);
+      if (it == retries_.end()) continue;  // torn down meanwhile
+      auto record = co_await load_record(id);
+      if (!record) {
+        retries_.erase(id);
+        continue;
+      }
+      // Only a settled failure is retried; anything else is some other
+      // operation's to finish.
+      if (record->state != SandboxState::failed) {
+        retries_.erase(id);
+        continue;
+      }
+      const unsigned attempt = ++it->second.attempts;
+      std::string why = "retry " + std::to_string(attempt) + " of a failed teardown";
+      co_await teardown_locked(std::move(*record), std::move(why));
+    } catch (const std::exception& e) {
+      spdlog::warn("retry {}: {}", id, e.what());
+      if (auto it = retries_.find(id); it != retries_.end()) schedule_retry(id, {e.what()});
+    }
+  }
+}
+
+asio::awaitable<void> SandboxService::maintain() {
+  using clock = std::chrono::steady_clock;
+  while (!shutting_down_) {
+    auto wake = clock::now() + std::chrono::hours(1);
+    for (const auto& [id, retry] : retries_) wake = std::min(wake, retry.due);
+    const bool gc_enabled = config_->maintenance.gc_interval.count() > 0;
+    if (gc_enabled) wake = std::min(wake, next_gc_);
+    maintenance_timer_.expires_at(wake);
+    boost::system::error_code ec;
+    co_await maintenance_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (shutting_down_) co_return;
+    co_await run_due_retries();
+    if (gc_enabled && clock::now() >= next_gc_ && !shutting_down_) {
+      next_gc_ = clock::now() + config_->maintenance.gc_interval;
+      GcRun run;
+      run.unix = now_unix();
+      try {
+        auto report = co_await gc(Caller{});
+        run.removed = report.at("removed").as_array().size();
+        for (const auto& e : report.at("errors").as_array()) run.errors.emplace_back(e.as_string());
+      } catch (const std::exception& e) {
+        run.errors.emplace_back(e.what());
+      }
+      if (run.removed || !run.errors.empty())
+        spdlog::info("periodic gc: {} removed, {} error(s)", run.removed, run.errors.size());
+      last_gc_ = std::move(run);
+    }
+  }
+}
+
+json::object SandboxService::maintenance_status(const Caller& caller) const {
+  const auto now = std::chrono::steady_clock::now();
+  auto seconds_until = [&](std::chrono::steady_clock::time_point t) {
+    return std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(t - now).count());
+  };
+  json::array retries;
+  std::size_t visible = 0;
+  for (const auto& [id, retry] : retries_) {
+    if (!caller.is_root()) {
+      auto owner = owners_.find(id);
+      if (owner == owners_.end() || owner->second != caller.uid) continue;
+    }
+    ++visible;
+    retries.push_back(json::object{{"id", id},
+                                   {"attempts", retry.attempts},
+                                   {"nextRetryInSeconds", seconds_until(retry.due)},
+                                   {"lastError", retry.last_error}});
+  }
+  json::object out{{"failedTeardowns", caller.is_root() ? retries_.size() : visible},
+                   {"retries", std::move(retries)}};
+  if (config_->maintenance.gc_interval.count() > 0) out["nextGcInSeconds"] = seconds_until(next_gc_);
+  if (last_gc_ && caller.is_root())
+    out["lastGc"] = json::object{{"unix", last_gc_->unix},
+                                 {"removed", last_gc_->removed},
+                                 {"errors", json::value_from(last_gc_->errors)}};
+  return out;
 }
 
 // ---------------------------------------------------------------- pidfd watches

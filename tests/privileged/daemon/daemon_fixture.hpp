@@ -54,6 +54,9 @@ struct DaemonOptions {
   int idle_timeout_seconds = 3;
   // Extra plugin appended to the "failing" network's chain.
   bool with_failing_network = true;
+  // maintenance: first retry of a failed teardown; periodic gc (0 = off).
+  int retry_seconds = 5;
+  int gc_interval_seconds = 0;
 };
 
 class TestDaemon {

@@ -608,6 +608,53 @@ TEST_F(DaemonTest, TeardownWithForceForgetsASandboxWhoseDelFails) {
   EXPECT_TRUE(daemon_->allocated_ips(daemon_->flaky_network()).empty());
 }
 
+class MaintenanceTest : public DaemonTest {
+  DaemonOptions options() override { return DaemonOptions{.retry_seconds = 1, .gc_interval_seconds = 2}; }
+};
+
+// A DEL that fails transiently (iptables EBUSY was seen) is retried in the
+// background until it succeeds; status shows the retry meanwhile.
+TEST_F(MaintenanceTest, FailedTeardownIsRetriedInTheBackgroundAndGcRunsPeriodically) {
+  Sandbox sandbox;
+  auto c = daemon_->connect();
+  auto id = unique_name("pod");
+  auto params = setup_params(id, sandbox.pid());
+  params["networks"] = json::array{json::string(daemon_->flaky_network())};
+  ASSERT_TRUE(c.call("sandbox.setup", params).result);
+  ASSERT_TRUE(sh("touch " + daemon_->del_fails_marker()).ok());
+  auto down = c.call("sandbox.teardown", json::object{{"id", id}});
+  ASSERT_TRUE(down.result) << describe(down);
+  ASSERT_FALSE(down.result->at("errors").as_array().empty()) << describe(down);
+
+  auto status = c.call("status");
+  ASSERT_TRUE(status.result) << describe(status);
+  const auto& m = status.result->at("maintenance");
+  EXPECT_EQ(m.at("failedTeardowns").to_number<std::uint64_t>(), 1u) << m;
+  EXPECT_EQ(m.at("retries").at(0).at("id").as_string(), id) << m;
+  EXPECT_NE(json::serialize(m).find("DEL fails on purpose"), std::string::npos) << m;
+  // Another user sees no other user's retries.
+  auto other = daemon_->connect(kOtherUid, kOtherUid).call("status");
+  ASSERT_TRUE(other.result) << describe(other);
+  EXPECT_TRUE(other.result->at("maintenance").at("retries").as_array().empty()) << describe(other);
+
+  // Still failing after a retry or two; then DEL works and a retry finishes it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_EQ(c.call("sandbox.get", json::object{{"id", id}}).result->at("state"), "failed");
+  ASSERT_TRUE(sh("rm " + daemon_->del_fails_marker()).ok());
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    gone = error_code(c.call("sandbox.get", json::object{{"id", id}})) == rpc::kNotFound;
+  }
+  EXPECT_TRUE(gone) << daemon_->log();
+  EXPECT_TRUE(daemon_->pin_files().empty());
+  EXPECT_TRUE(daemon_->allocated_ips(daemon_->flaky_network()).empty());
+  status = c.call("status");
+  EXPECT_EQ(status.result->at("maintenance").at("retries").as_array().size(), 0u) << describe(status);
+  // Periodic gc (every 2 s here) has run and says so.
+  EXPECT_TRUE(status.result->at("maintenance").as_object().contains("lastGc")) << describe(status);
+}
+
 TEST_F(DaemonTest, RecordIsWrittenBeforeThePluginsAndUpdatedAfter) {
   Sandbox sandbox;
   auto c = daemon_->connect();

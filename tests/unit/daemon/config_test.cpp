@@ -244,7 +244,7 @@ TEST(Config, ToJsonRoundTrips) {
   // The default config round trips too, and names every key.
   json::object defaults = to_json(Config{});
   EXPECT_EQ(to_json(parse_config(json::serialize(defaults), "d")), defaults);
-  EXPECT_EQ(defaults.size(), 13U);
+  EXPECT_EQ(defaults.size(), 14U);  // every top-level key, "maintenance" included
 }
 
 TEST(Config, LoadFile) {
@@ -297,6 +297,27 @@ TEST(Config, EmbeddedDefaultNetwork) {
   EXPECT_EQ(portmap.at("type"), "portmap");
   EXPECT_EQ(portmap.at("capabilities").as_object().at("portMappings"), true);
   EXPECT_EQ(portmap.at("snat"), true);
+}
+
+}  // namespace
+}  // namespace sandnet::daemon
+
+namespace sandnet::daemon {
+namespace {
+
+TEST(Config, MaintenanceKeys) {
+  Config defaults = parse_config("{}", "t");
+  EXPECT_EQ(defaults.maintenance.retry_initial.count(), 5);
+  EXPECT_EQ(defaults.maintenance.retry_max.count(), 300);
+  EXPECT_EQ(defaults.maintenance.gc_interval.count(), 3600);
+  Config c = parse_config(R"({"maintenance": {"retrySeconds": 2, "retryMaxSeconds": 60, "gcIntervalSeconds": 0}})", "t");
+  EXPECT_EQ(c.maintenance.retry_initial.count(), 2);
+  EXPECT_EQ(c.maintenance.retry_max.count(), 60);
+  EXPECT_EQ(c.maintenance.gc_interval.count(), 0);
+  EXPECT_EQ(to_json(parse_config(json::serialize(to_json(c)), "t2")), to_json(c));
+  EXPECT_THROW(parse_config(R"({"maintenance": {"retrySeconds": 10, "retryMaxSeconds": 5}})", "t"), Error);
+  EXPECT_THROW(parse_config(R"({"maintenance": {"retrySeconds": 0}})", "t"), Error);
+  EXPECT_THROW(parse_config(R"({"maintenance": {"gcInterval": 5}})", "t"), Error);
 }
 
 }  // namespace

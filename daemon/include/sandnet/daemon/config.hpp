@@ -95,6 +95,17 @@ struct Config {
   // Tear a sandbox's networks down when its process exits (pidfd watch).
   bool auto_teardown = true;
 
+  // Background work that makes state converge by itself.
+  struct Maintenance {
+    // A teardown or rollback whose DEL failed (iptables EBUSY, a plugin that
+    // was briefly missing) is retried after retry_initial, doubling up to
+    // retry_max between attempts.
+    std::chrono::seconds retry_initial{5};
+    std::chrono::seconds retry_max{300};
+    // CNI GC (records vs pins vs cache, plugins' GC) this often; 0 = never.
+    std::chrono::seconds gc_interval{3600};
+  } maintenance;
+
   // --- limits ---
   // sandbox.setup requests running plugin chains at the same time; more wait.
   std::size_t max_concurrent_setups = 8;

@@ -11,8 +11,10 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json.hpp>
+#include <chrono>
 #include <cstddef>
 #include <map>
 #include <optional>
@@ -110,8 +112,16 @@ class SandboxService {
   // hop to the pool and back.
   void update_record(SandboxRecord& record);
   std::size_t owned_by(uid_t uid) const;
-  // Drops a sandbox that is gone for good: its id and its netns claim.
+  // Drops a sandbox that is gone for good: its id, its claims, its retry.
   void forget(const std::string& id);
+
+  // Background convergence (started by recover()): retries failed teardowns
+  // and rollbacks with backoff, and runs gc every maintenance.gc_interval.
+  boost::asio::awaitable<void> maintain();
+  // A teardown or rollback of id failed: retry it later (backoff doubles).
+  void schedule_retry(const std::string& id, const std::vector<std::string>& errors);
+  boost::asio::awaitable<void> run_due_retries();
+  boost::json::object maintenance_status(const Caller& caller) const;
 
   boost::asio::io_context& io_;
   std::shared_ptr<const Config> config_;
@@ -127,6 +137,22 @@ class SandboxService {
   std::map<std::string, std::shared_ptr<boost::asio::posix::stream_descriptor>, std::less<>> watches_;
   std::size_t in_flight_ = 0;
   bool shutting_down_ = false;
+
+  struct Retry {
+    unsigned attempts = 0;
+    std::chrono::seconds backoff{0};
+    std::chrono::steady_clock::time_point due;
+    std::string last_error;
+  };
+  std::map<std::string, Retry, std::less<>> retries_;  // failed sandboxes waiting for a retry
+  boost::asio::steady_timer maintenance_timer_;        // wakes maintain(); cancelled to re-plan
+  std::chrono::steady_clock::time_point next_gc_;
+  struct GcRun {
+    std::int64_t unix = 0;
+    std::size_t removed = 0;
+    std::vector<std::string> errors;
+  };
+  std::optional<GcRun> last_gc_;
 };
 
 }  // namespace sandnet::daemon
