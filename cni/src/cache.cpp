@@ -175,6 +175,15 @@ void ResultCache::remove(std::string_view network, std::string_view container_id
 }
 
 std::vector<CachedAttachment> ResultCache::list(std::string_view network) const {
+  return list_where([network](const CachedAttachment& e) { return e.network_name == network; });
+}
+
+std::vector<CachedAttachment> ResultCache::list_for_container(std::string_view container_id) const {
+  return list_where([container_id](const CachedAttachment& e) { return e.container_id == container_id; });
+}
+
+std::vector<CachedAttachment> ResultCache::list_where(
+    const std::function<bool(const CachedAttachment&)>& wanted) const {
   std::vector<CachedAttachment> out;
   std::error_code ec;
   std::filesystem::directory_iterator it(dir_ / "results", ec);
@@ -187,7 +196,7 @@ std::vector<CachedAttachment> ResultCache::list(std::string_view network) const 
     if (!file.is_regular_file(type_ec)) continue;
     try {
       CachedAttachment entry = deserialize(fs::read_file(file.path()));
-      if (entry.network_name == network) out.push_back(std::move(entry));
+      if (wanted(entry)) out.push_back(std::move(entry));
     } catch (const Error&) {
       // Corrupt entries and temp files of a concurrent write are not attachments.
     }

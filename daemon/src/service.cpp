@@ -495,6 +495,41 @@ void SandboxService::reload(Config config) {
   config_ = std::make_shared<const Config>(std::move(config));
 }
 
+asio::awaitable<std::vector<std::string>> SandboxService::salvage(std::string id, std::string why) {
+  auto config = config_;
+  auto guard = co_await locks_.lock(id);
+  if (owners_.count(id)) co_return std::vector<std::string>{};  // set up again meanwhile
+  auto work_cache = [config, id] { return cni::ResultCache(config->cni.cache_dir).list_for_container(id); };
+  auto entries = co_await offload(pool_, std::move(work_cache));
+  if (entries.empty()) {
+    std::vector<std::string> problems;
+    try {
+      auto work_unpin = [dir = config->netns_dir, name = pin_name_for(id)] { netns::unpin(dir, name); };
+      co_await offload(pool_, std::move(work_unpin));
+    } catch (const std::exception& e) {
+      problems.emplace_back(e.what());
+    }
+    co_return problems;
+  }
+  // Rebuilt from the cache: a record again, owned by root (the owner is not
+  // known any more), torn down as any other. A DEL that fails keeps it, failed,
+  // for the retries.
+  SandboxRecord record;
+  record.id = id;
+  record.pin_path = (config->netns_dir / pin_name_for(id)).string();
+  record.state = SandboxState::failed;
+  record.args = entries.front().cni_args;
+  record.capabilities = entries.front().capability_args;
+  record.created_unix = record.updated_unix = now_unix();
+  for (auto& e : entries)
+    record.attachments.push_back(AttachmentRecord{e.network_name, e.ifname, AttachmentPhase::added,
+                                                  e.result ? json::value(std::move(*e.result)) : json::value(), {}});
+  owners_.emplace(id, 0);
+  spdlog::warn("{} {}: DEL of {} attachment(s) from the CNI cache", why, id, record.attachments.size());
+  auto result = co_await teardown_locked(std::move(record), std::move(why));
+  co_return result.errors;
+}
+
 void SandboxService::forget(const std::string& id) {
   owners_.erase(id);
   claims_.release(id);
@@ -916,34 +951,36 @@ asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
     removed.emplace_back(record.id);
     for (const auto& e : result.errors) errors.emplace_back(record.id + ": " + e);
   }
-  // Our pins without a record.
+  // Our pins without a record: DEL what the CNI cache knows of them, then unpin.
   for (const auto& pin : pins) {
     if (!pin.name.starts_with(kPinPrefix)) continue;
     std::string id = pin.name.substr(kPinPrefix.size());
-    if (owners_.count(id) || locks_.is_locked(id)) continue;
-    try {
-      auto work19 = [dir = config->netns_dir, name = pin.name] { netns::unpin(dir, name); };
-      co_await offload(pool_, std::move(work19));
-      removed.emplace_back(id);
-    } catch (const std::exception& e) {
-      errors.emplace_back("unpin " + pin.name + ": " + e.what());
-    }
+    if (owners_.count(id) || locks_.is_locked(id) || !validate::is_container_id(id)) continue;
+    auto problems = co_await salvage(id, "gc: pin without a record");
+    if (problems.empty()) removed.emplace_back(id);
+    for (const auto& p : problems) errors.emplace_back(id + ": " + p);
   }
   // CNI GC per network, keeping every attachment of a sandbox we know, with
   // no setup running: an ADD that landed between the listing below and the
   // one Runtime::gc makes would be DEL'd, and its IP released by plugin GC.
   auto closed = co_await setups_gate_.close();
-  auto work20 = [config] { return load_catalog(*config); };
-  auto catalog = co_await offload(pool_, std::move(work20));
+  auto work20 = [config] { return std::make_pair(load_catalog(*config), netns::list_pins(config->netns_dir)); };
+  auto [catalog, pins_now] = co_await offload(pool_, std::move(work20));
+  std::set<std::string> live_pin_ids;
+  for (const auto& pin : pins_now)
+    if (pin.live && pin.name.starts_with(kPinPrefix)) live_pin_ids.insert(pin.name.substr(kPinPrefix.size()));
   for (const auto& list : catalog.lists) {
     try {
       auto work21 = [config, name = list.name] {
         return cni::ResultCache(config->cni.cache_dir).list(name);
       };
       auto cached = co_await offload(pool_, std::move(work21));
+      // Valid: every sandbox we know, and whatever a live pin still holds
+      // (never free an IP a namespace still uses).
       std::vector<cni::GcAttachment> valid;
       for (const auto& c : cached)
-        if (owners_.count(c.container_id)) valid.push_back(cni::GcAttachment{c.container_id, c.ifname});
+        if (owners_.count(c.container_id) || live_pin_ids.count(c.container_id))
+          valid.push_back(cni::GcAttachment{c.container_id, c.ifname});
       co_await runtime->gc(list, valid);
     } catch (const std::exception& e) {
       errors.emplace_back("gc " + list.name + ": " + e.what());
@@ -976,6 +1013,35 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
     bool pin_live = std::any_of(pins.begin(), pins.end(), [&](const netns::PinInfo& p) {
       return p.path == record.pin_path && p.live && holds_recorded_netns(record, p.identity);
     });
+    if (record.state == SandboxState::setting_up && pin_live) {
+      // Every ADD may have finished with only the last state line lost (it
+      // is appended without fsync): the CNI cache, written after each
+      // list's ADD, then holds every result, and the sandbox is served again
+      // instead of being rolled back under a caller that was told it is up.
+      auto work_cache = [config, &record] {
+        const cni::ResultCache cache(config->cni.cache_dir);
+        std::vector<std::optional<cni::CachedAttachment>> found;
+        for (const auto& att : record.attachments) found.push_back(cache.read(att.network, record.id, att.ifname));
+        return found;
+      };
+      auto cached = co_await offload(pool_, std::move(work_cache));
+      const bool all_added = !cached.empty() && std::all_of(cached.begin(), cached.end(), [](const auto& c) {
+        return c && c->result;
+      });
+      if (all_added) {
+        for (std::size_t k = 0; k < record.attachments.size(); ++k) {
+          record.attachments[k].phase = AttachmentPhase::added;
+          record.attachments[k].result = *cached[k]->result;
+        }
+        record.state = SandboxState::ready;
+        try {
+          update_record(record);
+          spdlog::info("recovery: {}: every ADD had finished (CNI cache); served again", record.id);
+        } catch (const std::exception& e) {
+          problems.push_back(record.id + ": " + e.what());
+        }
+      }
+    }
     if (record.state != SandboxState::ready || !pin_live) {
       std::string why = record.state != SandboxState::ready
                             ? "recovery: unfinished " + std::string(to_string(record.state))
@@ -1023,15 +1089,19 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
       spdlog::warn("recovery: {}: cannot watch process {}: {}; no auto-teardown", record.id, *record.pid, e.what());
     }
   }
+  // Sandboxes without a readable record: a record set aside as corrupt, or a
+  // pin made before the record was written. Their CNI cache entries (written
+  // only after a plugin acted, so after the record) say what to DEL.
+  std::set<std::string> orphans(loaded.unreadable_ids.begin(), loaded.unreadable_ids.end());
   for (const auto& pin : pins) {
-    if (!pin.name.starts_with(kPinPrefix) || owners_.count(pin.name.substr(kPinPrefix.size()))) continue;
-    try {
-      auto work25 = [dir = config->netns_dir, name = pin.name] { netns::unpin(dir, name); };
-      co_await offload(pool_, std::move(work25));
-      spdlog::info("recovery: removed stale pin {}", pin.path.string());
-    } catch (const std::exception& e) {
-      problems.push_back("unpin " + pin.name + ": " + e.what());
-    }
+    if (!pin.name.starts_with(kPinPrefix)) continue;
+    std::string id = pin.name.substr(kPinPrefix.size());
+    if (validate::is_container_id(id)) orphans.insert(std::move(id));
+  }
+  for (const auto& id : orphans) {
+    if (owners_.count(id)) continue;
+    auto left = co_await salvage(id, "recovery: no readable record");
+    for (const auto& p : left) problems.push_back(id + ": " + p);
   }
   spdlog::info("recovery: {} sandbox(es) served again, {} unfinished one(s) cleaned up", served, finished);
   if (config->maintenance.gc_interval.count() > 0)

@@ -340,6 +340,7 @@ StateStore::LoadResult StateStore::load_all() {
       out.records.push_back(read_record(path, id));
     } catch (const Error& e) {
       set_aside(path, e.what());
+      if (validate::is_container_id(id) && id.size() <= validate::kMaxSandboxIdLength) out.unreadable_ids.push_back(id);
     }
   }
   if (ec) throw Error(ec, "load sandboxes: list " + records_dir_.string());

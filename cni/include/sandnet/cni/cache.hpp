@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,8 +55,12 @@ class ResultCache {
               std::string_view ifname) const;
   // Every readable entry whose networkName is network (corrupt ones skipped).
   std::vector<CachedAttachment> list(std::string_view network) const;
+  // Every readable entry of container_id, on any network.
+  std::vector<CachedAttachment> list_for_container(std::string_view container_id) const;
 
  private:
+  std::vector<CachedAttachment> list_where(const std::function<bool(const CachedAttachment&)>& wanted) const;
+
   std::filesystem::path dir_;
 };
 

@@ -112,6 +112,10 @@ class SandboxService {
   // hop to the pool and back.
   void update_record(SandboxRecord& record);
   std::size_t owned_by(uid_t uid) const;
+  // A sandbox known only from its pin or its CNI cache entries (its record
+  // unreadable, or never written): DELs what the cache holds, against the pin
+  // while it is live, then unpins. Returns what failed.
+  boost::asio::awaitable<std::vector<std::string>> salvage(std::string id, std::string why);
   // Drops a sandbox that is gone for good: its id, its claims, its retry.
   void forget(const std::string& id);
 

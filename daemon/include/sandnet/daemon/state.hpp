@@ -110,6 +110,9 @@ class StateStore {
 
   struct LoadResult {
     std::vector<SandboxRecord> records;  // ordered by created_unix, then id
+    // IDs whose record file was unreadable and set aside: their sandboxes may
+    // still hold networks (recovery DELs them from the CNI cache).
+    std::vector<std::string> unreadable_ids;
     // One message per unreadable file; such files are renamed to
     // <id>.json.corrupt (kept for a human) and left out of records.
     std::vector<std::string> errors;
