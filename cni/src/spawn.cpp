@@ -51,7 +51,7 @@ struct KernelSigaction {
   unsigned long mask;
 };
 
-[[noreturn]] void child_fail(ChildArgs* a) {
+[[noreturn]] __attribute__((no_sanitize("address", "undefined"))) void child_fail(ChildArgs* a) {
   a->error = errno != 0 ? errno : EINVAL;
   ::syscall(SYS_exit_group, kExitExecFailed);
   __builtin_unreachable();
