@@ -147,8 +147,10 @@ int run_cni(const std::vector<std::string>& args) {
     if (const std::string caps = env_or("CAP_ARGS", ""); !caps.empty()) {
       std::error_code ec;
       json::value v = json::parse(caps, ec);
-      if (ec || !v.is_object()) throw_error(errc::invalid_argument, "CAP_ARGS is not a JSON object");
-      rt.capability_args = std::move(v.as_object());
+      // cnitool unmarshals into a map: JSON null is no capability arguments.
+      if (ec || !(v.is_object() || v.is_null()))
+        throw_error(errc::invalid_argument, "CAP_ARGS is not a JSON object");
+      if (v.is_object()) rt.capability_args = std::move(v.as_object());
     }
 
     if (command == "add") {

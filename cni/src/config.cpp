@@ -161,11 +161,13 @@ NetworkConfigList find_network(const std::filesystem::path& conf_dir, std::strin
 
 json::object build_plugin_stdin(const json::object& plugin, std::string_view name,
                                 std::string_view cni_version, const json::value* prev_result,
-                                const json::object& capability_args) {
+                                const json::object& capability_args, StdinFor purpose) {
   json::object conf = plugin;
   conf["name"] = name;
   conf["cniVersion"] = cni_version;
+  conf.erase("prevResult");
   if (prev_result) conf["prevResult"] = *prev_result;
+  if (purpose == StdinFor::attachment) conf.erase("capabilities");
 
   json::object runtime_config;
   if (const json::value* caps = plugin.if_contains("capabilities"); caps && caps->is_object()) {

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,6 +21,7 @@
 #include "sandnet/cni/result.hpp"
 #include "sandnet/common/error.hpp"
 #include "sandnet/common/unique_fd.hpp"
+#include "spawn.hpp"
 
 namespace asio = boost::asio;
 using namespace boost::asio::experimental::awaitable_operators;
@@ -34,6 +34,11 @@ constexpr std::string_view kPluginPath = "/usr/local/sbin:/usr/local/bin:/usr/sb
 // Output beyond this is dropped: a runaway plugin must not eat our memory.
 constexpr std::size_t kMaxOutput = 16 * 1024 * 1024;
 constexpr int kTextBusyRetries = 5;
+// waitid's idtype for a pidfd (linux 5.4); named here because older glibc
+// headers lack P_PIDFD.
+constexpr int kIdTypePidfd = 3;
+// Longest pause between two reap attempts of a child that is exiting.
+constexpr std::chrono::microseconds kReapRetryMax{10000};
 
 struct Pipe {
   unique_fd read_end, write_end;
@@ -79,51 +84,12 @@ class ChildGuard {
   bool reaped_ = false;
 };
 
-class SpawnConfig {
- public:
-  SpawnConfig() {
-    posix_spawn_file_actions_init(&actions_);
-    posix_spawnattr_init(&attr_);
-  }
-  ~SpawnConfig() {
-    posix_spawn_file_actions_destroy(&actions_);
-    posix_spawnattr_destroy(&attr_);
-  }
-  SpawnConfig(const SpawnConfig&) = delete;
-  SpawnConfig& operator=(const SpawnConfig&) = delete;
-  posix_spawn_file_actions_t actions_;
-  posix_spawnattr_t attr_;
-};
-
 Spawned spawn_plugin(const PluginInvocation& call) {
   Pipe in = make_pipe("stdin"), out = make_pipe("stdout"), err = make_pipe("stderr");
-  SpawnConfig cfg;
-  // dup2 onto 0/1/2 clears O_CLOEXEC there; every other fd of ours stays closed.
-  posix_spawn_file_actions_adddup2(&cfg.actions_, in.read_end.get(), 0);
-  posix_spawn_file_actions_adddup2(&cfg.actions_, out.write_end.get(), 1);
-  posix_spawn_file_actions_adddup2(&cfg.actions_, err.write_end.get(), 2);
-  // Own process group (so a deadline can kill everything the plugin started),
-  // default signal dispositions and an empty mask whatever the daemon uses.
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setflags(&cfg.attr_, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
-                                           POSIX_SPAWN_SETSIGMASK);
-  posix_spawnattr_setpgroup(&cfg.attr_, 0);
-  posix_spawnattr_setsigdefault(&cfg.attr_, &all);
-  posix_spawnattr_setsigmask(&cfg.attr_, &none);
-
   const std::string path = call.plugin.string();
-  std::vector<std::string> env = plugin_environment(call);
-  std::vector<char*> envp;
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::string arg0 = path;
-  char* argv[] = {arg0.data(), nullptr};
-
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, path.c_str(), &cfg.actions_, &cfg.attr_, argv, envp.data());
-  if (rc != 0) throw_errno(rc, "exec " + path);
+  const pid_t pid = detail::spawn_process(
+      path, plugin_environment(call),
+      {in.read_end.get(), out.write_end.get(), err.write_end.get()});
 
   Spawned child;
   child.pid = pid;
@@ -139,6 +105,27 @@ Spawned spawn_plugin(const PluginInvocation& call) {
   child.stdout_r = std::move(out.read_end);
   child.stderr_r = std::move(err.read_end);
   return child;
+}
+
+// The outcome of reaping the plugin through its pidfd.
+enum class Reap { exited, running, lost };
+
+// waitid(P_PIDFD, WEXITED | WNOHANG): never blocks. "running" also right
+// after the pidfd became readable: this kernel (6.18) wakes pidfd pollers
+// early in the exit, before the child can be reaped (seen as ~3 % of fast
+// plugins under load, issue 11 bug 5). "lost": someone else reaped it
+// (ECHILD), so its exit status is unknown.
+Reap try_reap(int pidfd, int& status) {
+  siginfo_t info{};
+  for (;;) {
+    if (::waitid(static_cast<idtype_t>(kIdTypePidfd), static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG) == 0)
+      break;
+    if (errno == EINTR) continue;
+    return Reap::lost;
+  }
+  if (info.si_pid == 0) return Reap::running;
+  status = info.si_code == CLD_EXITED ? W_EXITCODE(info.si_status, 0) : info.si_status & 0x7f;
+  return Reap::exited;
 }
 
 asio::awaitable<void> read_all(asio::posix::stream_descriptor& stream, std::string& into) {
@@ -178,16 +165,34 @@ asio::awaitable<std::string> run_once(const PluginInvocation& call, const std::s
   std::string out_data, err_data;
   int status = -1;
 
+  bool status_lost = false;
   auto wait_exit = [&]() -> asio::awaitable<void> {
+    // Readable pidfd first; then reap, retrying briefly while the child is
+    // still on its way to becoming a zombie (see try_reap). Only the
+    // deadline below ends this wait early.
     boost::system::error_code ec;
     co_await pidfd.async_wait(asio::posix::descriptor_base::wait_read,
                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
-    // The pidfd is readable: the child is a zombie, so this does not block.
-    int st = 0;
-    if (::waitpid(child.pid, &st, WNOHANG) == child.pid) {
-      status = st;
-      guard.mark_reaped();
+    asio::steady_timer retry(ex);
+    for (auto pause = std::chrono::microseconds(100);; pause = std::min(pause * 2, kReapRetryMax)) {
+      int st = 0;
+      switch (try_reap(pidfd.native_handle(), st)) {
+        case Reap::exited:
+          status = st;
+          guard.mark_reaped();
+          co_return;
+        case Reap::lost:
+          // Reaped elsewhere: its PID may be reused, so never signal it.
+          status_lost = true;
+          guard.mark_reaped();
+          co_return;
+        case Reap::running:
+          break;
+      }
+      retry.expires_after(pause);
+      co_await retry.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
     }
   };
   // The input once the caller's gate opens. A gate that fails kills the
@@ -220,6 +225,8 @@ asio::awaitable<std::string> run_once(const PluginInvocation& call, const std::s
   auto outcome = co_await ((feed() && read_all(out, out_data) &&
                             read_all(err, err_data) && wait_exit()) ||
                            deadline());
+  if (status_lost)
+    throw_error(errc::plugin_failed, label + ": exit status lost (the process was reaped by someone else)");
   if (outcome.index() == 1 || status == -1) {
     guard.kill_group();
     throw_error(errc::timeout, label + ": no answer within " + std::to_string(call.timeout.count()) +

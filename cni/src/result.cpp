@@ -1,5 +1,9 @@
 #include "sandnet/cni/result.hpp"
 
+#include <arpa/inet.h>
+
+#include <charconv>
+
 #include "sandnet/cni/version.hpp"
 
 namespace json = boost::json;
@@ -31,12 +35,44 @@ const json::array* optional_array(const json::object& o, std::string_view key) {
   return &v->as_array();
 }
 
+// An IPv4 or IPv6 address as inet_pton reads it (no zone, no prefix).
+bool is_ip(std::string_view text) {
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return false;
+  const std::string s(text);
+  unsigned char buf[sizeof(in6_addr)];
+  return ::inet_pton(AF_INET, s.c_str(), buf) == 1 || ::inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+// "address/prefix" with the prefix in range for the address's family.
+bool is_cidr(std::string_view text) {
+  const std::size_t slash = text.find('/');
+  if (slash == std::string_view::npos || slash + 1 == text.size()) return false;
+  const std::string_view address = text.substr(0, slash), prefix = text.substr(slash + 1);
+  if (!is_ip(address)) return false;
+  unsigned bits = 0;
+  const auto [end, ec] = std::from_chars(prefix.data(), prefix.data() + prefix.size(), bits);
+  if (ec != std::errc() || end != prefix.data() + prefix.size()) return false;
+  return bits <= (is_ipv6(address) ? 128u : 32u);
+}
+
+// key, when present and not null, is a string that ok() accepts.
+void check_string(const json::object& o, std::string_view key, bool (*ok)(std::string_view),
+                  const std::string& where, bool required) {
+  const json::value* v = o.if_contains(key);
+  if (!v || v->is_null()) {
+    require(!required, where + " without \"" + std::string(key) + "\"");
+    return;
+  }
+  require(v->is_string() && ok(v->as_string()),
+          where + " \"" + std::string(key) + "\" is malformed: " + json::serialize(*v));
+}
+
 void check_routes(const json::array* routes, const std::string& where) {
   if (!routes) return;
   for (const auto& r : *routes) {
     require(r.is_object(), where + " route is not an object");
-    const json::value* dst = r.as_object().if_contains("dst");
-    require(dst && dst->is_string(), where + " route without \"dst\"");
+    check_string(r.as_object(), "dst", is_cidr, where + " route", true);
+    check_string(r.as_object(), "gw", is_ip, where + " route", false);
   }
 }
 
@@ -48,25 +84,38 @@ void check_shape(const json::object& r, Family family) {
       const json::value* ip = r.if_contains(key);
       if (!ip || ip->is_null()) continue;
       require(ip->is_object(), std::string("\"") + key + "\" is not an object");
-      const json::value* addr = ip->as_object().if_contains("ip");
-      require(addr && addr->is_string(), std::string("\"") + key + "\" without \"ip\"");
+      check_string(ip->as_object(), "ip", is_cidr, std::string("\"") + key + "\"", true);
+      check_string(ip->as_object(), "gateway", is_ip, std::string("\"") + key + "\"", false);
       check_routes(optional_array(ip->as_object(), "routes"), key);
     }
     return;
   }
-  if (const json::array* ifaces = optional_array(r, "interfaces"))
+  std::size_t interface_count = 0;
+  if (const json::array* ifaces = optional_array(r, "interfaces")) {
     for (const auto& i : *ifaces) {
       require(i.is_object(), "interface is not an object");
       const json::value* name = i.as_object().if_contains("name");
       require(name && name->is_string(), "interface without \"name\"");
     }
+    interface_count = ifaces->size();
+  }
   if (const json::array* ips = optional_array(r, "ips"))
     for (const auto& ip : *ips) {
       require(ip.is_object(), "ip is not an object");
-      const json::value* addr = ip.as_object().if_contains("address");
-      require(addr && addr->is_string(), "ip without \"address\"");
-      if (const json::value* idx = ip.as_object().if_contains("interface"); idx && !idx->is_null())
+      const json::object& o = ip.as_object();
+      check_string(o, "address", is_cidr, "ip", true);
+      check_string(o, "gateway", is_ip, "ip", false);
+      if (const json::value* idx = o.if_contains("interface"); idx && !idx->is_null()) {
         require(idx->is_int64() || idx->is_uint64(), "ip \"interface\" is not an integer");
+        const bool in_range = idx->is_uint64() ? idx->as_uint64() < interface_count
+                                               : idx->as_int64() >= 0 &&
+                                                     static_cast<std::uint64_t>(idx->as_int64()) < interface_count;
+        require(in_range, "ip \"interface\" " + json::serialize(*idx) + " is not an index into the " +
+                              std::to_string(interface_count) + " interfaces");
+      }
+      if (const json::value* version = o.if_contains("version"); version && !version->is_null())
+        require(version->is_string() && (version->as_string() == "4" || version->as_string() == "6"),
+                "ip \"version\" is not \"4\" or \"6\"");
     }
   check_routes(optional_array(r, "routes"), "top-level");
 }

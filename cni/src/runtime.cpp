@@ -1,7 +1,12 @@
 #include "sandnet/cni/runtime.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -70,16 +75,16 @@ void validate_runtime_conf(const NetworkConfigList& list, const RuntimeConf& rt)
   validate::interface_name(rt.ifname);
 }
 
-// A file that is a network namespace (an nsfs mount, a /proc/<pid>/ns/net):
-// a pin file whose mount is gone is not one, and plugins would fail on it.
-bool is_live_netns(const std::string& path) {
+// Whether path (followed: a /proc/<pid>/ns/net or a symlink to a pin are
+// what callers give) still refers to a network namespace. A pin file whose
+// mount is gone does not, and plugins would fail on it.
+bool refers_to_netns(const std::string& path) {
   if (path.empty()) return false;
-  try {
-    netns::open_pin(path);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  struct statfs fs {};
+  return ::fstatfs(fd.get(), &fs) == 0 && fs.f_type == NSFS_MAGIC &&
+         ::ioctl(fd.get(), NS_GET_NSTYPE) == CLONE_NEWNET;
 }
 
 template <class T>
@@ -152,8 +157,14 @@ asio::awaitable<json::object> Runtime::add(const NetworkConfigList& list, const 
       } else {
         out = co_await call.run(plugin, conf, std::exchange(before_first_input, {}));
       }
-      json::object result =
-          with_context(type, [&] { return parse_result(out, list.cni_version); });
+      // A result that is not well-formed is the plugin's failure: it is
+      // neither passed on nor cached.
+      json::object result;
+      try {
+        result = parse_result(out, list.cni_version);
+      } catch (const Error& e) {
+        throw Error(errc::plugin_failed, type + ": invalid result: " + e.what());
+      }
       // Plugins must answer in the config's version; convert one that did not
       // (when the conversion is possible) so that the chain sees one version.
       if (result_version(result) != list.cni_version) {
@@ -186,55 +197,43 @@ asio::awaitable<json::object> Runtime::add(const NetworkConfigList& list, const 
 
 asio::awaitable<void> Runtime::del(const NetworkConfigList& list, const RuntimeConf& rt) {
   const std::string ctx = "del " + rt.container_id + " from " + list.name;
-  ErrorCollector errors;
   try {
     validate_runtime_conf(list, rt);
+    std::optional<json::value> prev;
+    // libcni hands DEL a prevResult from 0.4.0 on; a cache it cannot use is
+    // treated as absent so that DEL still runs.
+    if (version_at_least(list.cni_version, "0.4.0")) {
+      try {
+        if (auto cached = cache_.read(list.name, rt.container_id, rt.ifname); cached && cached->result)
+          prev = convert_result(*cached->result, list.cni_version);
+      } catch (const Error&) {
+      }
+    }
+    // The caller's path as given while it still is a network namespace;
+    // empty only once the namespace is gone (plugins then release IPs and
+    // host-side state).
+    const std::string netns = refers_to_netns(rt.netns) ? rt.netns : std::string();
+    Call call{*this, "DEL", rt.container_id, netns, rt.ifname, build_cni_args(rt.args)};
+    // SPEC "Deleting an attachment": reverse order, halt at the first error
+    // (a missing plugin is one) and return it. The cache entry stays, so
+    // that a retry or GC still has the attachment and its prevResult.
+    for (auto it = list.plugins.rbegin(); it != list.plugins.rend(); ++it) {
+      const std::string type = plugin_type(*it);
+      const json::object conf = build_plugin_stdin(*it, list.name, list.cni_version,
+                                                   prev ? &*prev : nullptr, rt.capability_args);
+      try {
+        if (options_.native_loopback && type == "loopback")
+          co_await native_loopback(false, netns, conf);
+        else
+          co_await call.run(*it, conf);
+      } catch (...) {
+        throw as_error(std::current_exception(), type);
+      }
+    }
+    cache_.remove(list.name, rt.container_id, rt.ifname);
   } catch (...) {
     throw as_error(std::current_exception(), ctx);
   }
-  std::optional<json::value> prev;
-  // libcni hands DEL a prevResult from 0.4.0 on; a cache it cannot use is
-  // treated as absent so that DEL still runs.
-  if (version_at_least(list.cni_version, "0.4.0")) {
-    try {
-      if (auto cached = cache_.read(list.name, rt.container_id, rt.ifname); cached && cached->result)
-        prev = convert_result(*cached->result, list.cni_version);
-    } catch (const Error&) {
-    }
-  }
-  // The namespace may be gone already: DEL then runs with an empty CNI_NETNS
-  // (plugins release IPs and host-side state).
-  const std::string netns = is_live_netns(rt.netns) ? rt.netns : std::string();
-  std::string cni_args;
-  try {
-    cni_args = build_cni_args(rt.args);
-  } catch (Error& e) {
-    errors.add(std::move(e));
-  }
-  Call call{*this, "DEL", rt.container_id, netns, rt.ifname, cni_args};
-  for (auto it = list.plugins.rbegin(); it != list.plugins.rend(); ++it) {
-    const std::string type = plugin_type(*it);
-    try {
-      const json::object conf = build_plugin_stdin(*it, list.name, list.cni_version,
-                                                   prev ? &*prev : nullptr, rt.capability_args);
-      if (options_.native_loopback && type == "loopback")
-        co_await native_loopback(false, netns, conf);
-      else
-        co_await call.run(*it, conf);
-    } catch (...) {
-      errors.add(as_error(std::current_exception(), type));
-    }
-  }
-  // As libcni: the entry goes only when every plugin's DEL succeeded, so that
-  // a retry (or GC) still has the attachment and its prevResult.
-  if (errors.empty()) {
-    try {
-      cache_.remove(list.name, rt.container_id, rt.ifname);
-    } catch (Error& e) {
-      errors.add(std::move(e));
-    }
-  }
-  errors.throw_if_any(ctx);
 }
 
 asio::awaitable<void> Runtime::check(const NetworkConfigList& list, const RuntimeConf& rt) {
@@ -292,7 +291,8 @@ asio::awaitable<void> Runtime::gc(const NetworkConfigList& list, const std::vect
       const std::string type = plugin_type(plugin);
       if (options_.native_loopback && type == "loopback") continue;  // holds no state
       try {
-        json::object conf = build_plugin_stdin(plugin, list.name, list.cni_version, nullptr, {});
+        json::object conf =
+            build_plugin_stdin(plugin, list.name, list.cni_version, nullptr, {}, StdinFor::network);
         conf["cni.dev/valid-attachments"] = attachments;
         conf["cni.dev/attachments"] = attachments;
         co_await call.run(plugin, conf);
@@ -312,7 +312,8 @@ asio::awaitable<void> Runtime::status(const NetworkConfigList& list) {
     for (const auto& plugin : list.plugins) {
       if (options_.native_loopback && plugin_type(plugin) == "loopback") continue;
       // Named first: g++ 12 destroys temporaries in a co_await expression twice.
-      const json::object conf = build_plugin_stdin(plugin, list.name, list.cni_version, nullptr, {});
+      const json::object conf =
+          build_plugin_stdin(plugin, list.name, list.cni_version, nullptr, {}, StdinFor::network);
       co_await call.run(plugin, conf);
     }
   } catch (...) {

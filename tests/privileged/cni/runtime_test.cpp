@@ -35,6 +35,12 @@ std::string source_dir() {
   return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().parent_path().string();
 }
 
+// The build tree holds the compiled test plugins (sncni-record).
+std::string build_dir() {
+  const char* b = std::getenv("SANDNET_BUILD_DIR");
+  return b ? b : source_dir() + "/build";
+}
+
 // A sandbox with its netns bind-mounted onto <tmp>/netns, unpinned at scope end.
 class PinnedSandbox {
  public:
@@ -108,7 +114,7 @@ struct TestNetwork {
   }
   RuntimeOptions options() const {
     RuntimeOptions o;
-    o.plugin_dirs = {"/usr/lib/cni", source_dir() + "/tests/plugins"};
+    o.plugin_dirs = {"/usr/lib/cni", source_dir() + "/tests/plugins", build_dir() + "/tests/plugins"};
     o.cache_dir = cache_dir;
     o.plugin_timeout = std::chrono::seconds(30);
     return o;
@@ -486,7 +492,9 @@ TEST_F(CniPrivileged, PluginErrorSurfacesCodeAndMessage) {
     EXPECT_NE(std::string(e.what()).find("sncni test failure"), std::string::npos) << e.what();
     EXPECT_NE(e.context().find("failing ADD on purpose"), std::string::npos) << "stderr kept: " << e.context();
   }
-  // Rollback: DEL runs every plugin even though sncni-error fails again.
+  // Rollback: DEL halts at sncni-error (the last plugin, so the first to
+  // DEL, SPEC "Deleting an attachment"): the bridge's veth stays for a retry
+  // (nothing was cached: the ADD failed).
   try {
     runtime.del_sync(list, rt);
     ADD_FAILURE() << "DEL must report sncni-error's failure";
@@ -494,6 +502,76 @@ TEST_F(CniPrivileged, PluginErrorSurfacesCodeAndMessage) {
     ASSERT_TRUE(e.cni());
     EXPECT_EQ(e.cni()->details, "DEL requested by test");
   }
+  EXPECT_EQ(sb.sandbox().exec({"ip", "-o", "link", "show", "eth0"}).exit_code, 0)
+      << "the bridge plugin must not have run its DEL";
+  // The retry without the failing plugin finishes the job.
+  auto bridge_only = net.list("1.0.0", {net.bridge_plugin()});
+  runtime.del_sync(bridge_only, rt);
+  net.expect_no_leftovers(rt.container_id);
+}
+
+// CNI_NETNS is the caller's path while it refers to a netns: a symlink to a
+// pin and /proc/<pid>/ns/net too (they used to get an empty CNI_NETNS, and
+// the bridge plugin then left its veth and its ipMasq chain behind).
+TEST_F(CniPrivileged, DelThroughASymlinkOrProcPathCleansTheNamespaceSide) {
+  TestNetwork net;
+  PinnedSandbox sb;
+  Runtime runtime(net.options());
+  const std::string record = net.state.path() + "/record";
+  json::object recorder{{"type", "sncni-record"}};
+  auto list = net.list("1.0.0", {net.bridge_plugin(/*ip_masq=*/true), recorder});
+  const std::string link = net.state.path() + "/netns-link";
+  std::filesystem::create_symlink(sb.path(), link);
+  const std::string proc = "/proc/" + std::to_string(sb.sandbox().pid()) + "/ns/net";
+  for (const std::string& path : {link, proc}) {
+    RuntimeConf rt = conf_for(test::unique_name("sncni-n"), path);
+    rt.args = {{"IgnoreUnknown", "1"}, {"SNCNI_RECORD", record}};  // Go plugins refuse unknown keys otherwise
+    Defer cleanup{[&] {
+      try { runtime.del_sync(list, conf_for(rt.container_id, sb.path())); } catch (...) {}
+    }};
+    std::filesystem::remove(record);
+    runtime.add_sync(list, rt);
+    ASSERT_EQ(sb.sandbox().exec({"ip", "-o", "link", "show", "eth0"}).exit_code, 0);
+    runtime.del_sync(list, rt);
+    EXPECT_NE(sb.sandbox().exec({"ip", "-o", "link", "show", "eth0"}).exit_code, 0)
+        << "DEL through " << path << " left eth0 in the sandbox";
+    net.expect_no_leftovers(rt.container_id);  // the ipMasq chain and rule included
+
+    std::ifstream in(record);
+    std::vector<json::object> runs;
+    for (std::string line; std::getline(in, line);) runs.push_back(json::parse(line).as_object());
+    ASSERT_EQ(runs.size(), 2u);
+    for (const auto& run : runs) {
+      EXPECT_EQ(run.at("env").at("CNI_NETNS").as_string(), path);
+      // The recorder comes after the bridge: it gets the bridge's result.
+      EXPECT_EQ(run.at("stdin").at("prevResult").at("ips").as_array().size(), 1u);
+      EXPECT_FALSE(run.at("stdin").as_object().contains("capabilities"));
+    }
+  }
+}
+
+// A plugin's malformed result fails the ADD and is neither passed on nor
+// cached; the rollback DEL cleans up what the bridge did.
+TEST_F(CniPrivileged, AMalformedResultAfterTheBridgeFailsTheAddAndIsNotCached) {
+  TestNetwork net;
+  PinnedSandbox sb;
+  Runtime runtime(net.options());
+  json::object bad{{"type", "sncni-record"},
+                   {"sncni.result", json::parse(R"({"cniVersion":"1.0.0","ips":[{"address":"10.201.0.300/24"}]})")}};
+  auto list = net.list("1.0.0", {net.bridge_plugin(), bad});
+  RuntimeConf rt = conf_for(test::unique_name("sncni-b"), sb.path());
+  Defer cleanup{[&] {
+    try { runtime.del_sync(list, rt); } catch (...) {}
+  }};
+  try {
+    runtime.add_sync(list, rt);
+    ADD_FAILURE() << "a malformed result must fail the ADD";
+  } catch (const Error& e) {
+    EXPECT_TRUE(e.is(errc::plugin_failed)) << e.what();
+    EXPECT_NE(std::string(e.what()).find("invalid result"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(runtime.cached_result(list, rt));
+  runtime.del_sync(list, rt);
   net.expect_no_leftovers(rt.container_id);
 }
 
@@ -526,8 +604,14 @@ TEST_F(CniPrivileged, SandnetctlCniRoundTrip) {
   EXPECT_TRUE(std::filesystem::exists(ResultCache(net.cache_dir).path_for(net.name, id, "eth0")));
   auto check = test::run({ctl, "cni", "check", net.name, sb.path()}, {}, std::chrono::seconds(60), env);
   EXPECT_EQ(check.exit_code, 0) << check.err;
-  auto del = test::run({ctl, "cni", "del", net.name, sb.path()}, {}, std::chrono::seconds(60), env);
+  // CAP_ARGS=null is no capability arguments, as cnitool reads it.
+  std::vector<std::string> null_caps = env;
+  null_caps[3] = "CAP_ARGS=null";
+  auto del = test::run({ctl, "cni", "del", net.name, sb.path()}, {}, std::chrono::seconds(60), null_caps);
   EXPECT_EQ(del.exit_code, 0) << del.err;
+  std::vector<std::string> bad_caps = env;
+  bad_caps[3] = "CAP_ARGS=[1]";
+  EXPECT_EQ(test::run({ctl, "cni", "del", net.name, sb.path()}, {}, std::chrono::seconds(60), bad_caps).exit_code, 1);
   net.expect_no_leftovers(id);
 
   auto missing = test::run({ctl, "cni", "add", "sncni-nosuch", sb.path()}, {}, std::chrono::seconds(60), env);

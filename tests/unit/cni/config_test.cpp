@@ -131,6 +131,27 @@ TEST(CniConfig, PluginStdinInjectsNameVersionPrevResultAndDeclaredCapabilities) 
   EXPECT_FALSE(bare.contains("runtimeConfig"));
 }
 
+// SPEC "Deriving request configuration": no "capabilities" for an
+// attachment, no "prevResult" but the one given; GC/STATUS pass the plugin
+// object through.
+TEST(CniConfig, PluginStdinDropsCapabilitiesAndTheFilesPrevResult) {
+  json::object plugin = json::parse(R"({"type":"portmap","capabilities":{"portMappings":true},
+                                        "prevResult":{"cniVersion":"1.0.0","ips":[{"address":"10.9.9.9/24"}]}})")
+                            .as_object();
+  json::object caps = json::parse(R"({"portMappings":[]})").as_object();
+  json::object first = build_plugin_stdin(plugin, "n", "1.0.0", nullptr, caps);
+  EXPECT_FALSE(first.contains("capabilities"));
+  EXPECT_FALSE(first.contains("prevResult"));
+  EXPECT_TRUE(first.at("runtimeConfig").as_object().contains("portMappings"));
+  json::value prev = json::parse(R"({"cniVersion":"1.0.0"})");
+  json::object chained = build_plugin_stdin(plugin, "n", "1.0.0", &prev, caps);
+  EXPECT_EQ(chained.at("prevResult"), prev);
+  json::object gc = build_plugin_stdin(plugin, "n", "1.1.0", nullptr, {}, StdinFor::network);
+  EXPECT_TRUE(gc.contains("capabilities"));
+  EXPECT_FALSE(gc.contains("prevResult"));
+  EXPECT_FALSE(gc.contains("runtimeConfig"));
+}
+
 TEST(CniConfig, CniArgsAreBuiltFromValidatedPairs) {
   EXPECT_EQ(build_cni_args({}), "");
   EXPECT_EQ(build_cni_args({{"IgnoreUnknown", "1"}, {"K8S_POD_NAME", "web-0"}}),

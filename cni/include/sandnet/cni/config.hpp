@@ -57,14 +57,21 @@ LoadedNetworks load_networks(const std::filesystem::path& conf_dir);
 // Error(not_found) also names the files that could not be parsed.
 NetworkConfigList find_network(const std::filesystem::path& conf_dir, std::string_view name);
 
-// The stdin for one plugin: the plugin object plus "name", "cniVersion",
-// "prevResult" (when given) and "runtimeConfig" holding only the capabilities
-// the plugin declares ("capabilities": {"portMappings": true}) that the caller
-// supplied in capability_args.
+// What a plugin's stdin is built for: an attachment (ADD, DEL, CHECK) or the
+// whole network (GC, STATUS).
+enum class StdinFor { attachment, network };
+
+// The stdin for one plugin (SPEC "Deriving request configuration"): the
+// plugin object plus "name", "cniVersion", "prevResult" (only the one given:
+// a "prevResult" in the file never reaches a plugin) and "runtimeConfig"
+// holding only the capabilities the plugin declares ("capabilities":
+// {"portMappings": true}) that the caller supplied in capability_args. For an
+// attachment "capabilities" itself is removed ("must not be set").
 boost::json::object build_plugin_stdin(const boost::json::object& plugin, std::string_view name,
                                        std::string_view cni_version,
                                        const boost::json::value* prev_result,
-                                       const boost::json::object& capability_args);
+                                       const boost::json::object& capability_args,
+                                       StdinFor purpose = StdinFor::attachment);
 
 // CNI_ARGS from key/value pairs, each validated (validate::cni_arg_key/value),
 // joined "K=V;K=V". Throws Error(invalid_argument) naming the bad pair.

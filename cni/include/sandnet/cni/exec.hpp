@@ -1,7 +1,7 @@
 // Running one CNI plugin from an asio event loop without blocking it: spawned
-// in its own process group with a from-scratch environment, pipes read and
-// written asynchronously, exit observed through a pidfd, a deadline that kills
-// the whole process group.
+// in its own process group with a from-scratch environment and a parent-death
+// signal, pipes read and written asynchronously, exit observed through a
+// pidfd, a deadline that kills the whole process group.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -48,8 +48,17 @@ std::vector<std::string> plugin_environment(const PluginInvocation& call);
 // stdout has none: code 999-style info built from the exit status and
 // stderr), or Error(timeout) when the deadline passed (the process group is
 // killed first). "Text file busy" is retried a few times.
+// A plugin reaped by someone else (ECHILD) is Error(plugin_failed): its exit
+// status is lost.
 // The calling process must ignore SIGPIPE (sandnetd and sandnetctl do): a
 // plugin that exits without reading its stdin is then an error, not a signal.
+// The plugin gets PR_SET_PDEATHSIG(SIGKILL), which fires when the *thread*
+// that spawned it exits: await this on a thread that lives as long as the
+// plugins it runs. sandnetd spawns on its one event-loop thread (main, which
+// ends only with the daemon) and sandnetctl on its main thread, so a plugin
+// dies exactly when its daemon or CLI does (kill -9 included). Helpers a
+// plugin starts itself (iptables, an IPAM plugin) have no such signal and run
+// on to their end, reparented; the timeout's group kill still reaches them.
 boost::asio::awaitable<std::string> exec_plugin(PluginInvocation call);
 
 }  // namespace sandnet::cni

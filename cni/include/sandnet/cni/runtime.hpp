@@ -57,10 +57,12 @@ class Runtime {
   boost::asio::awaitable<boost::json::object> add(
       const NetworkConfigList& list, const RuntimeConf& rt,
       std::function<boost::asio::awaitable<void>()> before_first_input = {});
-  // Runs the plugins in reverse order with the cached result as prevResult;
-  // best effort: every plugin runs, errors are collected and thrown together
-  // at the end, the cache entry is removed anyway. A missing/corrupt cache or
-  // a netns path that no longer exists (CNI_NETNS is then empty) is fine.
+  // Runs the plugins in reverse order with the cached result as prevResult
+  // and halts at the first error (SPEC "Deleting an attachment"; a missing
+  // plugin is one), which it throws; the cache entry goes only when every
+  // plugin succeeded, so a retry or GC can finish. A missing/corrupt cache is
+  // fine; CNI_NETNS is rt.netns while that path (followed) is a network
+  // namespace, empty once it is gone.
   boost::asio::awaitable<void> del(const NetworkConfigList& list, const RuntimeConf& rt);
   // CHECK (0.4.0+) with the cached result; a no-op when disableCheck is set.
   // Throws Error(invalid_argument) below 0.4.0, Error(not_found) with no
