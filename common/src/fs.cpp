@@ -43,10 +43,13 @@ void write_all(int fd, std::string_view data, const std::string& what) {
 
 namespace {
 
+constexpr std::string_view kTempInfix = ".tmp-";
+constexpr std::size_t kTempSuffixLength = 12;
+
 std::string random_suffix() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string s(12, '0');
+  std::string s(kTempSuffixLength, '0');
   for (auto& c : s) c = kHex[rng() % 16];
   return s;
 }
@@ -58,7 +61,7 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view data,
   const bool sync = durability == Durability::synced;
   auto dir = path.parent_path();
   if (dir.empty()) dir = ".";
-  std::filesystem::path tmp = dir / ("." + path.filename().string() + ".tmp-" + random_suffix());
+  std::filesystem::path tmp = dir / ("." + path.filename().string() + std::string(kTempInfix) + random_suffix());
   unique_fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
   if (!fd) throw_errno("create " + tmp.string());
   try {
@@ -91,6 +94,33 @@ void ensure_directory(const std::filesystem::path& dir, mode_t mode) {
 
 void remove_file(const std::filesystem::path& path) {
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno("remove " + path.string());
+}
+
+bool is_atomic_temp_name(std::string_view name) {
+  const auto infix = name.rfind(kTempInfix);
+  if (name.size() < 2 || name.front() != '.' || infix == std::string_view::npos ||
+      name.size() - infix - kTempInfix.size() != kTempSuffixLength)
+    return false;
+  return name.substr(infix + kTempInfix.size()).find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
+std::vector<std::string> remove_stale_temp_files(const std::filesystem::path& dir,
+                                                 std::filesystem::file_time_type older_than) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec) return removed;
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    const auto name = it->path().filename().string();
+    if (!is_atomic_temp_name(name)) continue;
+    std::error_code stat_ec;
+    if (!it->is_regular_file(stat_ec) || it->is_symlink(stat_ec)) continue;
+    const auto mtime = std::filesystem::last_write_time(it->path(), stat_ec);
+    if (stat_ec || mtime >= older_than) continue;
+    if (::unlink(it->path().c_str()) == 0) removed.push_back(name);
+  }
+  return removed;
 }
 
 }  // namespace sandnet::fs

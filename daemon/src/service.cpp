@@ -24,6 +24,7 @@
 #include "sandnet/cni/config.hpp"
 #include "sandnet/cni/version.hpp"
 #include "sandnet/common/error.hpp"
+#include "sandnet/common/fs.hpp"
 #include "sandnet/common/validate.hpp"
 #include "sandnet/netns/handle.hpp"
 #include "sandnet/netns/netlink_view.hpp"
@@ -464,7 +465,8 @@ SandboxService::SandboxService(asio::io_context& io, Config config)
       store_(config_->state_dir),
       pool_(kBlockingThreads),
       setup_slots_(config_->max_concurrent_setups),
-      maintenance_timer_(io) {}
+      maintenance_timer_(io),
+      started_(std::filesystem::file_time_type::clock::now()) {}
 
 SandboxService::~SandboxService() {
   shutdown();
@@ -995,6 +997,16 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
   auto work22 = [this] { return store_.load_all(); };
   auto loaded = co_await offload(pool_, std::move(work22));
   problems.insert(problems.end(), loaded.errors.begin(), loaded.errors.end());
+  // Temp files of atomic writes (records, CNI cache entries) that a kill
+  // left between create and rename; ours, written before this start.
+  auto work_temps = [config, records = store_.records_dir(), started = started_] {
+    auto removed = fs::remove_stale_temp_files(records, started);
+    auto cache = fs::remove_stale_temp_files(config->cni.cache_dir / "results", started);
+    removed.insert(removed.end(), cache.begin(), cache.end());
+    return removed;
+  };
+  for (const auto& name : co_await offload(pool_, std::move(work_temps)))
+    spdlog::info("recovery: removed {}, left by an interrupted write", name);
   auto work23 = [dir = config->netns_dir] {
     netns::ensure_shared_pin_dir(dir);
     return netns::list_pins(dir);

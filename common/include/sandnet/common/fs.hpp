@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sandnet::fs {
 
@@ -27,6 +28,14 @@ enum class Durability {
 // or the new content, never a mix; a crash leaves at most a stray temp file.
 void write_file_atomic(const std::filesystem::path& path, std::string_view data, mode_t mode,
                        Durability durability = Durability::synced);
+
+// Whether name is one of write_file_atomic's temp files (".<name>.tmp-<12 hex>").
+bool is_atomic_temp_name(std::string_view name);
+// Removes write_file_atomic's temp files in dir last written before
+// older_than: what a writer killed between create and rename left. Returns
+// their names; never throws (a missing dir is empty).
+std::vector<std::string> remove_stale_temp_files(const std::filesystem::path& dir,
+                                                 std::filesystem::file_time_type older_than);
 
 // Writes all of data to fd (retrying short writes and EINTR); what names the
 // file in the error.

@@ -16,6 +16,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <memory>
@@ -151,6 +152,7 @@ class SandboxService {
   std::map<std::string, Retry, std::less<>> retries_;  // failed sandboxes waiting for a retry
   boost::asio::steady_timer maintenance_timer_;        // wakes maintain(); cancelled to re-plan
   std::chrono::steady_clock::time_point next_gc_;
+  std::filesystem::file_time_type started_;  // temp files older than this are a dead writer's
   struct GcRun {
     std::int64_t unix = 0;
     std::size_t removed = 0;
