@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 #include <type_traits>
 
+#include "antispoof.hpp"
 #include "sandnet/cni/cache.hpp"
 #include "sandnet/cni/config.hpp"
 #include "sandnet/cni/version.hpp"
@@ -423,6 +424,8 @@ void SandboxService::reload(Config config) {
   if (config.state_dir != config_->state_dir) kept.push_back("stateDir");
   if (config.netns_dir != config_->netns_dir) kept.push_back("netnsDir");
   if (config.socket != config_->socket) kept.push_back("socket");
+  if (config.anti_spoofing.table != config_->anti_spoofing.table) kept.push_back("antiSpoofing.table");
+  config.anti_spoofing.table = config_->anti_spoofing.table;
   config.state_dir = config_->state_dir;
   config.netns_dir = config_->netns_dir;
   config.socket = config_->socket;
@@ -507,6 +510,18 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
       if (attempted == record.attachments.size()) record.state = SandboxState::ready;
       update_record(record);
     }
+    // A sandbox that can take its neighbours' addresses must not be handed
+    // out: failing to apply its anti-spoofing rules fails the setup.
+    auto guard_work = [settings = config->anti_spoofing, &record] {
+      GuardPlan plan = plan_guard(settings, record);
+      apply_guard(settings, plan);
+      std::vector<std::string> unguarded;
+      for (const auto& a : plan.attachments)
+        if (!a.allowance) unguarded.push_back(a.network + " " + a.ifname + ": " + a.why_not);
+      return unguarded;
+    };
+    auto unguarded = co_await offload(pool_, std::move(guard_work));
+    for (const auto& line : unguarded) spdlog::info("setup {}: anti-spoofing {}", p.id, line);
 
     if (config->auto_teardown && prepared->opened.handle.pidfd() >= 0) {
       start_watch(record, dup_cloexec(prepared->opened.handle.pidfd()));
@@ -584,9 +599,17 @@ asio::awaitable<std::vector<std::string>> SandboxService::remove_attachments(con
   // against the live netns: plugins given no netns leave host state behind
   // (the bridge plugin its ipMasq chain).
   if (!errors.empty()) co_return errors;
-  // Unpin and forget in one hop.
-  auto work9 = [this, dir = config->netns_dir, id = record.id] {
+  // Anti-spoofing rules (kept while a DEL fails: the sandbox is still
+  // there), unpin and forget in one hop. Rules that cannot be removed keep
+  // the record, for a retry.
+  auto work9 = [this, dir = config->netns_dir, id = record.id, settings = config->anti_spoofing] {
     std::vector<std::string> failed;
+    try {
+      remove_guard(settings, id);
+    } catch (const std::exception& e) {
+      failed.emplace_back(e.what());
+      return failed;
+    }
     try {
       netns::unpin(dir, pin_name_for(id));
       store_.remove(id);
@@ -716,14 +739,15 @@ asio::awaitable<json::object> SandboxService::inspect(const Caller& caller, std:
   auto record = co_await load_record(id);
   if (!record) throw_error(errc::not_found, context + ": no such sandbox");
   authorize_access(caller, record->owner_uid, id);
-  auto work14 = [path = record->pin_path, context] {
+  auto work14 = [path = record->pin_path, context, settings = config_->anti_spoofing, &record = *record] {
     return with_context(context, [&] {
       auto fd = netns::open_pin(path);
-      return netns::inspect(fd.get());
+      json::object out = snapshot_to_json(netns::inspect(fd.get()));
+      out["antiSpoofing"] = inspect_guard(settings, record);
+      return out;
     });
   };
-  auto snapshot = co_await offload(pool_, std::move(work14));
-  co_return snapshot_to_json(snapshot);
+  co_return co_await offload(pool_, std::move(work14));
 }
 
 asio::awaitable<std::vector<protocol::NetworkInfo>> SandboxService::networks(const Caller& caller) {
@@ -860,6 +884,16 @@ asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
       errors.emplace_back("gc " + list.name + ": " + e.what());
     }
   }
+  // Anti-spoofing rules of sandboxes that no longer exist (the gate is still
+  // closed: no setup applies rules meanwhile).
+  std::vector<std::string> live;
+  for (const auto& [id, owner] : owners_) live.push_back(id);
+  auto stale_work = [settings = config->anti_spoofing, live = std::move(live)] {
+    return remove_stale_guards(settings, live);
+  };
+  auto stale = co_await offload(pool_, std::move(stale_work));
+  for (const auto& key : stale.removed) spdlog::info("gc: removed the anti-spoofing rules of gone sandbox key {}", key);
+  for (const auto& e : stale.errors) errors.emplace_back(e);
   co_return json::object{{"removed", std::move(removed)}, {"errors", std::move(errors)}};
 }
 
@@ -929,6 +963,28 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
       spdlog::warn("recovery: {}: cannot watch process {}: {}; no auto-teardown", record.id, *record.pid, e.what());
     }
   }
+  // Anti-spoofing: the served sandboxes' rules again (a crash may have come
+  // between a setup's last ADD and its rules), none for sandboxes gone.
+  std::vector<SandboxRecord> guarded;
+  std::vector<std::string> live;
+  for (const auto& r : loaded.records)
+    if (r.state == SandboxState::ready && owners_.count(r.id)) guarded.push_back(r);
+  for (const auto& [id, owner] : owners_) live.push_back(id);
+  auto guard_work = [settings = config->anti_spoofing, guarded = std::move(guarded), live = std::move(live)] {
+    StaleGuards result = remove_stale_guards(settings, live);
+    for (const auto& r : guarded) {
+      try {
+        apply_guard(settings, plan_guard(settings, r));
+      } catch (const std::exception& e) {
+        result.errors.push_back(r.id + ": " + e.what());
+      }
+    }
+    return result;
+  };
+  auto guards = co_await offload(pool_, std::move(guard_work));
+  for (const auto& key : guards.removed) spdlog::info("recovery: removed the anti-spoofing rules of gone sandbox key {}", key);
+  problems.insert(problems.end(), guards.errors.begin(), guards.errors.end());
+
   for (const auto& pin : pins) {
     if (!pin.name.starts_with(kPinPrefix) || owners_.count(pin.name.substr(kPinPrefix.size()))) continue;
     try {

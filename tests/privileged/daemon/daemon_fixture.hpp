@@ -54,6 +54,8 @@ struct DaemonOptions {
   int idle_timeout_seconds = 3;
   // Extra plugin appended to the "failing" network's chain.
   bool with_failing_network = true;
+  // false: antiSpoofing.disabledNetworks lists every network of the daemon.
+  bool anti_spoofing = true;
 };
 
 class TestDaemon {
@@ -78,6 +80,11 @@ class TestDaemon {
   const std::string& slow_network() const { return slow_; }        // bridge, then a 0.5 s pause
   // bridge, then a plugin whose DEL fails while del_fails_marker() exists.
   const std::string& flaky_network() const { return flaky_; }
+  // bridge, then portmap (portMappings); its own host-local pool.
+  const std::string& ported_network() const { return ported_; }
+  const std::string& bridge() const { return bridge_; }
+  // The daemon's own anti-spoofing table (bridge family), deleted at the end.
+  const std::string& nft_table() const { return nft_table_; }
   std::string del_fails_marker() const { return root_ + "/del-fails"; }
   const std::string& state_dir() const { return state_dir_; }
   const std::string& netns_dir() const { return netns_dir_; }
@@ -96,7 +103,7 @@ class TestDaemon {
   DaemonOptions options_;
   std::string root_;
   std::string socket_, state_dir_, netns_dir_, cache_dir_, conf_dir_, ipam_dir_, log_path_, config_path_;
-  std::string network_, failing_, slow_, flaky_, bridge_;
+  std::string network_, failing_, slow_, flaky_, ported_, bridge_, nft_table_;
   pid_t pid_ = -1;
 };
 
