@@ -205,6 +205,11 @@ TEST_F(AntiSpoofTest, EveryAttackFailsAndNormalTrafficWorks) {
   EXPECT_EQ(std::string(guard.at("hostInterface").as_string()).rfind("veth", 0), 0U);
   auto table = sh("nft list table bridge " + daemon_->nft_table()).out;
   EXPECT_NE(table.find(std::string(guard.at("hostInterface").as_string())), std::string::npos) << table;
+  auto ctl = run({std::string(std::getenv("SANDNET_BUILD_DIR")) + "/client/sandnetctl", "--socket", daemon_->socket(),
+                  "inspect", aa.id});
+  EXPECT_TRUE(ctl.ok()) << ctl.err;
+  EXPECT_NE(ctl.out.find("ANTI-SPOOFING"), std::string::npos) << ctl.out;
+  EXPECT_NE(ctl.out.find(aa.mac), std::string::npos) << ctl.out;
 
   Observed o = attack(a, aa, b, ba);
   EXPECT_FALSE(o.stolen_ip_sender) << "a datagram from B's address reached the gateway";
