@@ -3,7 +3,6 @@
 #include <nftables/libnftables.h>
 
 #include <boost/json/parse.hpp>
-#include <memory>
 #include <mutex>
 
 #include "sandnet/common/error.hpp"
@@ -11,17 +10,23 @@
 namespace sandnet::hostnet {
 namespace {
 
-constexpr std::size_t kMaxNameBytes = 31;
+// NFT_NAME_MAXLEN (256 with the NUL) since Linux 4.15.
+constexpr std::size_t kMaxNameBytes = 255;
 
-std::mutex& nft_mutex() {
-  static std::mutex m;
-  return m;
-}
-
-struct CtxDeleter {
-  void operator()(nft_ctx* ctx) const { nft_ctx_free(ctx); }
+// One libnftables context for the process, used under a mutex: closing a
+// context's netlink socket after a commit costs ~10-20 ms here (the kernel
+// waits out an RCU grace period), more than the batch itself; libnftables
+// refreshes its cache when the ruleset generation changed, so a kept
+// context sees what others did meanwhile.
+struct Nft {
+  std::mutex mutex;
+  nft_ctx* ctx = nullptr;
 };
-using CtxPtr = std::unique_ptr<nft_ctx, CtxDeleter>;
+
+Nft& nft() {
+  static Nft n;
+  return n;
+}
 
 // The trimmed error output of a failed run: nft prints the command with a
 // caret line under the bad part; the whole text is what an operator needs.
@@ -33,16 +38,20 @@ std::string trimmed(const char* text) {
 
 // Runs text with output and errors captured; returns the output.
 std::string run(std::string_view text, std::string_view what, bool json_output) {
-  std::lock_guard lock(nft_mutex());
-  CtxPtr ctx(nft_ctx_new(NFT_CTX_DEFAULT));
-  if (!ctx) throw_error(errc::internal, std::string(what) + ": nftables: cannot create a context");
-  if (json_output) nft_ctx_output_set_flags(ctx.get(), NFT_CTX_OUTPUT_JSON);
-  if (nft_ctx_buffer_output(ctx.get()) != 0 || nft_ctx_buffer_error(ctx.get()) != 0)
+  Nft& n = nft();
+  std::lock_guard lock(n.mutex);
+  if (!n.ctx) n.ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+  if (!n.ctx) throw_error(errc::internal, std::string(what) + ": nftables: cannot create a context");
+  nft_ctx_output_set_flags(n.ctx, json_output ? NFT_CTX_OUTPUT_JSON : 0);
+  // Fresh capture buffers per run, so nothing of an earlier run shows.
+  nft_ctx_unbuffer_output(n.ctx);
+  nft_ctx_unbuffer_error(n.ctx);
+  if (nft_ctx_buffer_output(n.ctx) != 0 || nft_ctx_buffer_error(n.ctx) != 0)
     throw_error(errc::internal, std::string(what) + ": nftables: cannot capture output");
   std::string buffer(text);  // libnftables wants a NUL-terminated string
-  if (nft_run_cmd_from_buffer(ctx.get(), buffer.c_str()) != 0)
-    throw_error(errc::internal, std::string(what) + ": nftables: " + trimmed(nft_ctx_get_error_buffer(ctx.get())));
-  const char* out = nft_ctx_get_output_buffer(ctx.get());
+  if (nft_run_cmd_from_buffer(n.ctx, buffer.c_str()) != 0)
+    throw_error(errc::internal, std::string(what) + ": nftables: " + trimmed(nft_ctx_get_error_buffer(n.ctx)));
+  const char* out = nft_ctx_get_output_buffer(n.ctx);
   return out ? out : "";
 }
 
@@ -53,11 +62,12 @@ NftName NftName::parse(std::string_view text) {
     throw_error(errc::invalid_argument, "invalid nftables name \"" + std::string(text) + "\": " + std::string(why));
   };
   if (text.empty()) bad("empty");
-  if (text.size() > kMaxNameBytes) bad("longer than 31 bytes");
+  if (text.size() > kMaxNameBytes) bad("longer than 255 bytes");
   auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
   if (!letter(text.front())) bad("must start with a letter");
   for (char c : text) {
-    if (!letter(c) && !(c >= '0' && c <= '9') && c != '_' && c != '-') bad("only letters, digits, '_' and '-'");
+    if (!letter(c) && !(c >= '0' && c <= '9') && c != '_' && c != '-' && c != '.')
+      bad("only letters, digits, '_', '-' and '.'");
   }
   NftName n;
   n.name_ = std::string(text);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
+#include <mutex>
 #include <set>
 
 #include "sandnet/common/error.hpp"
@@ -23,15 +24,15 @@ constexpr int kBasePriority = -350;
 // Link-local fe80::/10 as the first 16 bits of an ICMPv6 target address.
 constexpr std::string_view kTargetNotLinkLocal = "@th,64,16 & 0xffc0 != 0xfe80";
 
+// "none of these": one != per address, ANDed within the rule. No anonymous
+// sets: libnftables fetches every set of the table (and its elements) before
+// each batch, so sets per sandbox would make each setup cost grow with the
+// number of sandboxes.
 template <class T>
-std::string set_of(const std::vector<T>& items, std::string_view extra = {}) {
-  std::vector<std::string> parts;
-  for (const auto& i : items) parts.push_back(i.str());
-  if (!extra.empty()) parts.emplace_back(extra);
-  if (parts.size() == 1) return parts.front();
-  std::string out = "{ ";
-  for (std::size_t k = 0; k < parts.size(); ++k) out += (k ? ", " : "") + parts[k];
-  return out + " }";
+std::string none_of(std::string_view field, const std::vector<T>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : " ") + std::string(field) + " != " + i.str();
+  return out;
 }
 
 // Matches an ICMPv6 NS/NA whose target address (bytes 8-23 of the ICMPv6
@@ -39,12 +40,8 @@ std::string set_of(const std::vector<T>& items, std::string_view extra = {}) {
 // the port's addresses.
 std::string target_not_own(const PortAllowance& port) {
   std::string m(kTargetNotLinkLocal);
-  if (port.ipv6.empty()) return m;
-  m += " @th,64,128 != ";
-  if (port.ipv6.size() == 1) return m + port.ipv6.front().hex();
-  m += "{ ";
-  for (std::size_t k = 0; k < port.ipv6.size(); ++k) m += (k ? ", " : "") + port.ipv6[k].hex();
-  return m + " }";
+  for (const auto& a : port.ipv6) m += " @th,64,128 != " + a.hex();
+  return m;
 }
 
 std::vector<std::string> port_rules(const PortAllowance& port) {
@@ -52,13 +49,13 @@ std::vector<std::string> port_rules(const PortAllowance& port) {
   std::vector<std::string> r;
   r.push_back("ether saddr != " + mac + " drop");
   // ARP: Ethernet/IPv4 only, sender hardware and protocol address its own.
-  if (!port.ipv4.empty())
+  for (const auto& a : port.ipv4)
     r.push_back("meta protocol arp arp htype 1 arp ptype ip arp hlen 6 arp plen 4 arp saddr ether " + mac +
-                " arp saddr ip " + set_of(port.ipv4) + " accept");
+                " arp saddr ip " + a.str() + " accept");
   r.push_back("meta protocol arp drop");
   // IPv4.
   if (port.ipv4.empty()) r.push_back("meta protocol ip drop");
-  else r.push_back("meta protocol ip ip saddr != " + set_of(port.ipv4) + " drop");
+  else r.push_back("meta protocol ip " + none_of("ip saddr", port.ipv4) + " drop");
   r.push_back("meta protocol ip meta l4proto icmp icmp type redirect drop");
   r.push_back("meta protocol ip meta l4proto udp udp sport 67 drop");  // DHCPv4 server
   r.push_back("meta protocol ip accept");
@@ -67,10 +64,12 @@ std::vector<std::string> port_rules(const PortAllowance& port) {
   // go with it).
   r.push_back("meta protocol ip6 ip6 saddr :: meta l4proto ipv6-icmp icmpv6 type nd-neighbor-solicit " +
               target_not_own(port) + " drop");
-  r.push_back("meta protocol ip6 ip6 saddr :: meta l4proto ipv6-icmp icmpv6 type "
-              "{ nd-neighbor-solicit, nd-router-solicit, mld2-listener-report } accept");
-  r.push_back("meta protocol ip6 ip6 saddr != " + set_of(port.ipv6, "fe80::/10") + " drop");
-  r.push_back("meta protocol ip6 meta l4proto ipv6-icmp icmpv6 type { nd-router-advert, nd-redirect } drop");
+  for (const char* type : {"nd-neighbor-solicit", "nd-router-solicit", "mld2-listener-report"})
+    r.push_back(std::string("meta protocol ip6 ip6 saddr :: meta l4proto ipv6-icmp icmpv6 type ") + type + " accept");
+  r.push_back("meta protocol ip6 ip6 saddr != fe80::/10" + std::string(port.ipv6.empty() ? "" : " ") +
+              none_of("ip6 saddr", port.ipv6) + " drop");
+  for (const char* type : {"nd-router-advert", "nd-redirect"})
+    r.push_back(std::string("meta protocol ip6 meta l4proto ipv6-icmp icmpv6 type ") + type + " drop");
   r.push_back("meta protocol ip6 meta l4proto ipv6-icmp icmpv6 type nd-neighbor-advert " + target_not_own(port) +
               " drop");
   r.push_back("meta protocol ip6 meta l4proto udp udp sport 547 drop");  // DHCPv6 server
@@ -113,47 +112,55 @@ GuardKey GuardKey::parse(std::string_view text) {
   return k;
 }
 
-NftName port_chain_name(const GuardKey& key, std::size_t index) {
-  return NftName::parse(std::string(kChainPrefix) + key.str() + "-" + std::to_string(index));
+NftName port_chain_name(const GuardKey& key, std::size_t index, std::string_view host_port) {
+  return NftName::parse(std::string(kChainPrefix) + key.str() + "-" + std::to_string(index) + "-" +
+                        std::string(host_port));
 }
 
-std::optional<GuardKey> key_of_chain(std::string_view chain) {
+std::optional<GuardedPort> parse_port_chain(std::string_view chain) {
   if (!chain.starts_with(kChainPrefix)) return std::nullopt;
-  chain.remove_prefix(kChainPrefix.size());
-  auto dash = chain.rfind('-');
-  if (dash == std::string_view::npos || dash + 1 == chain.size()) return std::nullopt;
-  std::string_view index = chain.substr(dash + 1);
+  std::string_view rest = chain.substr(kChainPrefix.size());
+  // <key>-<index>-<port>: the key has no '-', the index is digits, the port is the rest.
+  auto dash1 = rest.find('-');
+  if (dash1 == std::string_view::npos) return std::nullopt;
+  auto dash2 = rest.find('-', dash1 + 1);
+  if (dash2 == std::string_view::npos) return std::nullopt;
+  std::string_view index = rest.substr(dash1 + 1, dash2 - dash1 - 1);
   std::size_t n = 0;
   auto [end, ec] = std::from_chars(index.data(), index.data() + index.size(), n);
-  if (ec != std::errc() || end != index.data() + index.size()) return std::nullopt;
+  if (index.empty() || ec != std::errc() || end != index.data() + index.size()) return std::nullopt;
+  std::string port(rest.substr(dash2 + 1));
+  if (port.empty() || port.size() > kMaxPortBytes || !std::all_of(port.begin(), port.end(), port_name_char))
+    return std::nullopt;
   try {
-    return GuardKey::parse(chain.substr(0, dash));
+    return GuardedPort{GuardKey::parse(rest.substr(0, dash1)), std::move(port), std::string(chain)};
   } catch (const Error&) {
     return std::nullopt;
   }
 }
 
-std::string apply_batch(const NftName& table, const SandboxGuard& guard) {
+std::string apply_batch(const NftName& table, const SandboxGuard& guard, BaseChain base) {
   if (guard.ports.empty()) throw_error(errc::invalid_argument, "anti-spoofing: no port to guard");
   if (guard.ports.size() > kMaxPortsPerSandbox)
     throw_error(errc::invalid_argument, "anti-spoofing: more than 64 ports in one sandbox");
   const std::string t = "bridge " + table.str();
   std::string b;
   auto line = [&b](const std::string& s) { b += s + "\n"; };
-  line("add table " + t);
-  line("add chain " + t + " " + std::string(kBaseChain) + " { type filter hook prerouting priority " +
-       std::to_string(kBasePriority) + "; policy accept; }");
-  line("add map " + t + " " + std::string(kPortsMap) + " { type ifname : verdict; }");
-  // The base chain holds this one rule: flushing and re-adding it in the
-  // same transaction keeps it single without a look at the table first.
-  line("flush chain " + t + " " + std::string(kBaseChain));
-  line("add rule " + t + " " + std::string(kBaseChain) + " iifname vmap @" + std::string(kPortsMap));
+  if (base == BaseChain::ensure) {
+    line("add table " + t);
+    line("add chain " + t + " " + std::string(kBaseChain) + " { type filter hook prerouting priority " +
+         std::to_string(kBasePriority) + "; policy accept; }");
+    line("add map " + t + " " + std::string(kPortsMap) + " { type ifname : verdict; }");
+    // The base chain holds this one rule: flushing and re-adding it in the
+    // same transaction keeps it single without a look at the table first.
+    line("flush chain " + t + " " + std::string(kBaseChain));
+    line("add rule " + t + " " + std::string(kBaseChain) + " iifname vmap @" + std::string(kPortsMap));
+  }
   std::string elements;
   for (std::size_t i = 0; i < guard.ports.size(); ++i) {
     const auto& port = guard.ports[i];
-    const std::string chain = port_chain_name(guard.key, i).str();
+    const std::string chain = port_chain_name(guard.key, i, port.host_port).str();
     line("add chain " + t + " " + chain);
-    line("flush chain " + t + " " + chain);
     for (const auto& rule : port_rules(port)) line("add rule " + t + " " + chain + " " + rule);
     elements += (elements.empty() ? "" : ", ") + ("\"" + port.host_port + "\" : jump " + chain);
   }
@@ -163,37 +170,14 @@ std::string apply_batch(const NftName& table, const SandboxGuard& guard) {
   return b;
 }
 
-std::string remove_batch(const NftName& table, const std::vector<GuardedPort>& ports,
-                         const std::vector<std::string>& chains) {
+std::string remove_batch(const NftName& table, const std::vector<GuardedPort>& ports) {
   const std::string t = "bridge " + table.str();
   std::string b;
-  // Elements first: a chain a verdict map still jumps to cannot be deleted.
+  // Elements first: a chain a verdict map still jumps to cannot be deleted
+  // (deleting a chain deletes its rules).
   for (const auto& p : ports) b += "delete element " + t + " " + std::string(kPortsMap) + " { \"" + p.host_port + "\" }\n";
-  for (const auto& c : chains) {
-    b += "flush chain " + t + " " + c + "\n";
-    b += "delete chain " + t + " " + c + "\n";
-  }
+  for (const auto& p : ports) b += "delete chain " + t + " " + p.chain + "\n";
   return b;
-}
-
-std::vector<GuardedPort> parse_ports_map(const json::value& listing) {
-  std::vector<GuardedPort> out;
-  for (const auto& item : listing_items(listing)) {
-    const auto* map = item.is_object() ? item.get_object().if_contains("map") : nullptr;
-    if (!map || !map->is_object()) continue;
-    const auto* elems = map->get_object().if_contains("elem");
-    if (!elems || !elems->is_array()) continue;
-    for (const auto& e : elems->get_array()) {
-      // ["vethabc", {"jump": {"target": "sb-..."}}]
-      const auto* pair = e.if_array();
-      if (!pair || pair->size() != 2 || !(*pair)[0].is_string() || !(*pair)[1].is_object()) continue;
-      const auto* jump = (*pair)[1].get_object().if_contains("jump");
-      const auto* target = jump && jump->is_object() ? jump->get_object().if_contains("target") : nullptr;
-      if (!target || !target->is_string()) continue;
-      out.push_back(GuardedPort{std::string((*pair)[0].get_string()), std::string(target->get_string())});
-    }
-  }
-  return out;
 }
 
 std::vector<std::string> parse_table_chains(const json::value& listing, const NftName& table) {
@@ -212,47 +196,63 @@ std::vector<std::string> parse_table_chains(const json::value& listing, const Nf
 
 // ---------------------------------------------------------------- SpoofGuardTable
 
-void SpoofGuardTable::apply(const SandboxGuard& guard) const {
-  run_nft_batch(apply_batch(table_, guard), "anti-spoofing: apply " + guard.key.str());
+namespace {
+
+// Tables whose base chain this process has created or checked: later
+// batches leave it alone (re-declaring a base chain costs a kernel RCU grace
+// period, ~10 ms here, per batch).
+std::mutex& ensured_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::set<std::string>& ensured_tables() {
+  static std::set<std::string> tables;
+  return tables;
 }
 
-std::vector<std::string> SpoofGuardTable::chains_of(const GuardKey& key) const {
-  std::vector<std::string> out;
-  auto listing = list_nft_json("list chains bridge", "anti-spoofing: list chains");
-  for (auto& c : parse_table_chains(listing, table_))
-    if (auto k = key_of_chain(c); k && *k == key) out.push_back(std::move(c));
-  return out;
+}  // namespace
+
+void SpoofGuardTable::apply(const SandboxGuard& guard) const {
+  const std::string what = "anti-spoofing: apply " + guard.key.str();
+  bool ensured = false;
+  {
+    std::lock_guard lock(ensured_mutex());
+    ensured = ensured_tables().count(table_.str()) > 0;
+  }
+  if (ensured) {
+    try {
+      run_nft_batch(apply_batch(table_, guard, BaseChain::assume), what);
+      return;
+    } catch (const Error&) {
+      // The table may have been deleted behind our back: once more with it.
+    }
+  }
+  run_nft_batch(apply_batch(table_, guard, BaseChain::ensure), what);
+  std::lock_guard lock(ensured_mutex());
+  ensured_tables().insert(table_.str());
 }
 
 std::vector<GuardedPort> SpoofGuardTable::ports_of(const GuardKey& key) const {
-  if (chains_of(key).empty()) return {};
-  auto listing = list_nft_json("list map bridge " + table_.str() + " " + std::string(kPortsMap),
-                               "anti-spoofing: list ports");
   std::vector<GuardedPort> out;
-  for (auto& p : parse_ports_map(listing))
-    if (auto k = key_of_chain(p.chain); k && *k == key) out.push_back(std::move(p));
+  auto listing = list_nft_json("list chains bridge", "anti-spoofing: list chains");
+  for (const auto& chain : parse_table_chains(listing, table_))
+    if (auto p = parse_port_chain(chain); p && p->key == key) out.push_back(std::move(*p));
   return out;
 }
 
 std::size_t SpoofGuardTable::remove(const GuardKey& key) const {
-  // "list chains" answers without an error when the table is absent; the
-  // map is only listed when there is something of key's to delete.
-  auto chains = chains_of(key);
-  if (chains.empty()) return 0;
-  auto listing = list_nft_json("list map bridge " + table_.str() + " " + std::string(kPortsMap),
-                               "anti-spoofing: list ports");
-  std::vector<GuardedPort> ports;
-  for (auto& p : parse_ports_map(listing))
-    if (std::find(chains.begin(), chains.end(), p.chain) != chains.end()) ports.push_back(std::move(p));
-  run_nft_batch(remove_batch(table_, ports, chains), "anti-spoofing: remove " + key.str());
+  // "list chains" answers without an error when the table is absent.
+  auto ports = ports_of(key);
+  if (ports.empty()) return 0;
+  run_nft_batch(remove_batch(table_, ports), "anti-spoofing: remove " + key.str());
   return ports.size();
 }
 
 std::vector<GuardKey> SpoofGuardTable::keys() const {
   std::set<GuardKey> keys;
   auto listing = list_nft_json("list chains bridge", "anti-spoofing: list chains");
-  for (const auto& c : parse_table_chains(listing, table_))
-    if (auto k = key_of_chain(c)) keys.insert(*k);
+  for (const auto& chain : parse_table_chains(listing, table_))
+    if (auto p = parse_port_chain(chain)) keys.insert(p->key);
   return {keys.begin(), keys.end()};
 }
 

@@ -295,15 +295,16 @@ TEST_F(AntiSpoofTest, RestartAndGcRemoveRulesOfSandboxesThatAreGone) {
   Attached aa = setup(c, unique_name("pod"), a, false);
   // A chain of a sandbox this daemon does not know (e.g. from before a crash).
   const std::string t = daemon_->nft_table();
-  ASSERT_TRUE(sh("nft add chain bridge " + t + " sb-0000000000000000000000aa-0 && nft add element bridge " + t +
-                 " ports '{ \"sndgone0\" : jump sb-0000000000000000000000aa-0 }'").ok());
+  ASSERT_TRUE(sh("nft add chain bridge " + t + " sb-0000000000000000000000aa-0-sndgone0 && nft add element bridge " + t +
+                 " ports '{ \"sndgone0\" : jump sb-0000000000000000000000aa-0-sndgone0 }'").ok());
   daemon_->stop();
   daemon_->start();
   auto table = sh("nft list table bridge " + t).out;
   EXPECT_EQ(table.find("sb-0000000000000000000000aa-0"), std::string::npos) << table;
   EXPECT_NE(table.find("sb-"), std::string::npos) << "the live sandbox lost its rules: " << table;
 
-  ASSERT_TRUE(sh("nft add chain bridge " + t + " sb-0000000000000000000000bb-0").ok());
+  ASSERT_TRUE(sh("nft add chain bridge " + t + " sb-0000000000000000000000bb-0-sndgone1 && nft add element bridge " + t +
+                 " ports '{ \"sndgone1\" : jump sb-0000000000000000000000bb-0-sndgone1 }'").ok());
   auto c2 = daemon_->connect();
   auto gc = c2.call("gc");
   ASSERT_TRUE(gc.result) << describe(gc);

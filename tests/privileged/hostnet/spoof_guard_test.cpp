@@ -44,8 +44,8 @@ TEST_F(SpoofGuardTableTest, ApplyIsOneIdempotentBatchAndRemoveTakesExactlyOneSan
   table.apply(guard("aaa", "sndtvetha", "10.99.0.2"));  // again: nothing doubles
   table.apply(guard("bbb", "sndtvethb", "10.99.0.3"));
   std::string l = listing();
-  EXPECT_NE(l.find("\"sndtvetha\" : jump sb-aaa-0"), std::string::npos) << l;
-  EXPECT_NE(l.find("\"sndtvethb\" : jump sb-bbb-0"), std::string::npos) << l;
+  EXPECT_NE(l.find("\"sndtvetha\" : jump sb-aaa-0-sndtvetha"), std::string::npos) << l;
+  EXPECT_NE(l.find("\"sndtvethb\" : jump sb-bbb-0-sndtvethb"), std::string::npos) << l;
   EXPECT_NE(l.find("ip saddr != 10.99.0.2 drop"), std::string::npos) << l;
   // The base chain's one rule is not repeated by re-applying.
   EXPECT_EQ(l.find("iifname vmap @ports"), l.rfind("iifname vmap @ports")) << l;
@@ -58,7 +58,7 @@ TEST_F(SpoofGuardTableTest, ApplyIsOneIdempotentBatchAndRemoveTakesExactlyOneSan
   l = listing();
   EXPECT_EQ(l.find("sb-aaa-0"), std::string::npos) << l;
   EXPECT_EQ(l.find("sndtvetha"), std::string::npos) << l;
-  EXPECT_NE(l.find("\"sndtvethb\" : jump sb-bbb-0"), std::string::npos) << l;
+  EXPECT_NE(l.find("\"sndtvethb\" : jump sb-bbb-0-sndtvethb"), std::string::npos) << l;
   EXPECT_EQ(table.keys(), (std::vector<GuardKey>{GuardKey::parse("bbb")}));
   EXPECT_EQ(table.remove(GuardKey::parse("aaa")), 0U);  // twice: nothing left to do
 }
@@ -74,17 +74,17 @@ TEST_F(SpoofGuardTableTest, APortGuardedByAnotherSandboxFailsTheWholeBatch) {
   }
   std::string l = listing();
   EXPECT_EQ(l.find("sb-ccc-0"), std::string::npos) << "half-applied: " << l;
-  EXPECT_NE(l.find("\"sndtvetha\" : jump sb-aaa-0"), std::string::npos) << l;
+  EXPECT_NE(l.find("\"sndtvetha\" : jump sb-aaa-0-sndtvetha"), std::string::npos) << l;
 }
 
 TEST_F(SpoofGuardTableTest, OtherTablesAreNotTouched) {
   const std::string other = test::unique_name("sndo");
   test::Defer drop_other([&] { sh("nft delete table bridge " + other + " 2>/dev/null"); });
-  ASSERT_TRUE(sh("nft add table bridge " + other + " && nft add chain bridge " + other + " sb-aaa-0").ok());
+  ASSERT_TRUE(sh("nft add table bridge " + other + " && nft add chain bridge " + other + " sb-aaa-0-sndtvetha").ok());
   SpoofGuardTable table(NftName::parse(name_));
   table.apply(guard("aaa", "sndtvetha", "10.99.0.2"));
   EXPECT_EQ(table.remove(GuardKey::parse("aaa")), 1U);
-  EXPECT_TRUE(sh("nft list chain bridge " + other + " sb-aaa-0 >/dev/null").ok());
+  EXPECT_TRUE(sh("nft list chain bridge " + other + " sb-aaa-0-sndtvetha >/dev/null").ok());
   EXPECT_EQ(table.keys(), std::vector<GuardKey>{});
 }
 

@@ -1,7 +1,7 @@
 // nftables through libnftables, in-process (sandnet never execs nft or
 // iptables). Every call is one netlink transaction: a batch text of many
 // commands is committed together or not at all. Blocking; callable from any
-// thread (calls are serialised: libnftables keeps some process-wide state).
+// thread (calls are serialised on one context the process keeps).
 #pragma once
 
 #include <boost/json/value.hpp>
@@ -11,8 +11,8 @@
 namespace sandnet::hostnet {
 
 // A table, chain, set or map name sandnet writes into nft command text
-// unquoted: a letter, then letters, digits, '_' or '-', at most 31 bytes (the
-// kernel's limit on old kernels was 32 with the NUL). parse() throws
+// unquoted: a letter, then letters, digits, '_', '-' or '.', at most 255
+// bytes (the kernel's limit since Linux 4.15). parse() throws
 // Error(invalid_argument) for anything else.
 class NftName {
  public:

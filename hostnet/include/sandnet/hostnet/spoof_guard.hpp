@@ -5,8 +5,11 @@
 //   chain prerouting   base chain, hook bridge prerouting, policy accept,
 //                      one rule: iifname vmap @ports
 //   map ports          ifname : verdict, one element per guarded port,
-//                      "vethXXXX" : jump sb-<key>-<n>
-//   chain sb-<key>-<n> the rules of port n of the sandbox whose key is <key>
+//                      "vethXXXX" : jump sb-<key>-<n>-vethXXXX
+//   chain sb-<key>-<n>-<port>
+//                      the rules of port n of the sandbox whose key is
+//                      <key>; the name carries the port's, so one listing
+//                      of chains tells what to delete
 // The bridge family sees every frame a port sends, whether the bridge
 // forwards it to another port or delivers it to the host (gateway address,
 // host ports), before either; one base chain serves every port, and ports
@@ -67,26 +70,28 @@ struct SandboxGuard {
 };
 inline constexpr std::size_t kMaxPortsPerSandbox = 64;
 
-// "sb-<key>-<index>", and back (nullopt for a chain that is not one of ours).
-NftName port_chain_name(const GuardKey& key, std::size_t index);
-std::optional<GuardKey> key_of_chain(std::string_view chain);
-
-// One element of the ports map: which port jumps to which chain.
+// A guarded port as the table holds it: whose it is, its name (the map
+// element's key) and its chain.
 struct GuardedPort {
+  GuardKey key;
   std::string host_port;
   std::string chain;
 };
 
-// The batch that creates the table, its base chain and map when missing
-// (re-adding the base chain's one rule, so a batch is idempotent) and
-// (re)writes the sandbox's chains and map elements.
-std::string apply_batch(const NftName& table, const SandboxGuard& guard);
-// The batch that deletes exactly these map elements and chains.
-std::string remove_batch(const NftName& table, const std::vector<GuardedPort>& ports,
-                         const std::vector<std::string>& chains);
-// The elements of the ports map in a `list map` JSON listing.
-std::vector<GuardedPort> parse_ports_map(const boost::json::value& listing);
-// The chains of table in a `list chains` JSON listing.
+// "sb-<key>-<index>-<port>", and back (nullopt for a chain that is not one
+// of ours).
+NftName port_chain_name(const GuardKey& key, std::size_t index, std::string_view host_port);
+std::optional<GuardedPort> parse_port_chain(std::string_view chain);
+
+// ensure: the batch also creates the table, base chain and map when missing
+// and re-adds the base chain's one rule (idempotent); assume: they exist.
+enum class BaseChain { ensure, assume };
+// The batch that adds the sandbox's chains (one per port) and their map
+// elements.
+std::string apply_batch(const NftName& table, const SandboxGuard& guard, BaseChain base = BaseChain::ensure);
+// The batch that deletes exactly these ports' map elements and chains.
+std::string remove_batch(const NftName& table, const std::vector<GuardedPort>& ports);
+// The names of table's chains in a `list chains` JSON listing.
 std::vector<std::string> parse_table_chains(const boost::json::value& listing, const NftName& table);
 
 class SpoofGuardTable {
@@ -94,7 +99,9 @@ class SpoofGuardTable {
   explicit SpoofGuardTable(NftName table) : table_(std::move(table)) {}
   const NftName& name() const noexcept { return table_; }
 
-  // One transaction: after it, every port of guard is enforced.
+  // One transaction: after it, every port of guard is enforced. The first
+  // apply of a process also ensures the table and its base chain; later
+  // ones assume them (and ensure them again if the batch fails).
   void apply(const SandboxGuard& guard) const;
   // One transaction deleting the key's chains and map elements, if any.
   // Returns how many ports were removed.
@@ -105,7 +112,6 @@ class SpoofGuardTable {
   std::vector<GuardedPort> ports_of(const GuardKey& key) const;
 
  private:
-  std::vector<std::string> chains_of(const GuardKey& key) const;
   NftName table_;
 };
 
