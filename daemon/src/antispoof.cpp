@@ -128,18 +128,29 @@ void remove_guard(const AntiSpoofingSettings& settings, std::string_view sandbox
   table_of(settings).remove(guard_key_for(sandbox_id));
 }
 
-StaleGuards remove_stale_guards(const AntiSpoofingSettings& settings, const std::vector<std::string>& live_ids) {
-  StaleGuards out;
+ReconciledGuards reconcile_guards(const AntiSpoofingSettings& settings, const std::vector<std::string>& live_ids,
+                                  const std::vector<SandboxRecord>& served) {
+  ReconciledGuards out;
   auto table = table_of(settings);
   std::set<hostnet::GuardKey> live;
   for (const auto& id : live_ids) live.insert(guard_key_for(id));
-  for (const auto& key : table.keys()) {
+  const auto present = table.keys();
+  for (const auto& key : present) {
     if (live.count(key)) continue;
     try {
       table.remove(key);
       out.removed.push_back(key.str());
     } catch (const std::exception& e) {
       out.errors.emplace_back(e.what());
+    }
+  }
+  // A sandbox's rules are applied in one batch: present means complete.
+  for (const auto& record : served) {
+    if (std::find(present.begin(), present.end(), guard_key_for(record.id)) != present.end()) continue;
+    try {
+      apply_guard(settings, plan_guard(settings, record));
+    } catch (const std::exception& e) {
+      out.errors.push_back(record.id + ": " + e.what());
     }
   }
   return out;

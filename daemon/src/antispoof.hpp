@@ -64,12 +64,15 @@ void apply_guard(const AntiSpoofingSettings& settings, const GuardPlan& plan);
 // Blocking: removes the sandbox's rules, if any (one batch).
 void remove_guard(const AntiSpoofingSettings& settings, std::string_view sandbox_id);
 // Blocking: removes the rules of every key that is not the key of one of
-// live_ids. Returns one line per removed key or failure.
-struct StaleGuards {
+// live_ids, and applies the rules of each of served that has none (a crash
+// between a setup's last ADD and its rules). Returns the removed keys and
+// one line per failure.
+struct ReconciledGuards {
   std::vector<std::string> removed;  // keys
   std::vector<std::string> errors;
 };
-StaleGuards remove_stale_guards(const AntiSpoofingSettings& settings, const std::vector<std::string>& live_ids);
+ReconciledGuards reconcile_guards(const AntiSpoofingSettings& settings, const std::vector<std::string>& live_ids,
+                                  const std::vector<SandboxRecord>& served = {});
 
 // Blocking: sandbox.inspect's "antiSpoofing": per attachment what is
 // enforced now (read back from the table) or why nothing is.

@@ -889,7 +889,7 @@ asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
   std::vector<std::string> live;
   for (const auto& [id, owner] : owners_) live.push_back(id);
   auto stale_work = [settings = config->anti_spoofing, live = std::move(live)] {
-    return remove_stale_guards(settings, live);
+    return reconcile_guards(settings, live);
   };
   auto stale = co_await offload(pool_, std::move(stale_work));
   for (const auto& key : stale.removed) spdlog::info("gc: removed the anti-spoofing rules of gone sandbox key {}", key);
@@ -971,15 +971,7 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
     if (r.state == SandboxState::ready && owners_.count(r.id)) guarded.push_back(r);
   for (const auto& [id, owner] : owners_) live.push_back(id);
   auto guard_work = [settings = config->anti_spoofing, guarded = std::move(guarded), live = std::move(live)] {
-    StaleGuards result = remove_stale_guards(settings, live);
-    for (const auto& r : guarded) {
-      try {
-        apply_guard(settings, plan_guard(settings, r));
-      } catch (const std::exception& e) {
-        result.errors.push_back(r.id + ": " + e.what());
-      }
-    }
-    return result;
+    return reconcile_guards(settings, live, guarded);
   };
   auto guards = co_await offload(pool_, std::move(guard_work));
   for (const auto& key : guards.removed) spdlog::info("recovery: removed the anti-spoofing rules of gone sandbox key {}", key);

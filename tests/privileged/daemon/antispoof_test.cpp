@@ -293,15 +293,23 @@ TEST_F(AntiSpoofTest, RestartAndGcRemoveRulesOfSandboxesThatAreGone) {
   Sandbox a;
   auto c = daemon_->connect();
   Attached aa = setup(c, unique_name("pod"), a, false);
-  // A chain of a sandbox this daemon does not know (e.g. from before a crash).
   const std::string t = daemon_->nft_table();
+  // As if the daemon had crashed between the last ADD and the rules: the
+  // live sandbox's rules are gone...
+  auto chains = sh("nft list table bridge " + t).out;
+  auto at = chains.find("chain sb-");
+  ASSERT_NE(at, std::string::npos) << chains;
+  std::string live_chain = chains.substr(at + 6, chains.find(' ', at + 6) - at - 6);
+  ASSERT_TRUE(sh("nft flush map bridge " + t + " ports && nft delete chain bridge " + t + " " + live_chain).ok());
+  // ... and a chain of a sandbox this daemon does not know is there.
   ASSERT_TRUE(sh("nft add chain bridge " + t + " sb-0000000000000000000000aa-0-sndgone0 && nft add element bridge " + t +
                  " ports '{ \"sndgone0\" : jump sb-0000000000000000000000aa-0-sndgone0 }'").ok());
   daemon_->stop();
   daemon_->start();
   auto table = sh("nft list table bridge " + t).out;
   EXPECT_EQ(table.find("sb-0000000000000000000000aa-0"), std::string::npos) << table;
-  EXPECT_NE(table.find("sb-"), std::string::npos) << "the live sandbox lost its rules: " << table;
+  EXPECT_NE(table.find(live_chain), std::string::npos) << "the live sandbox's rules are not back: " << table;
+  EXPECT_EQ(table.find("ether saddr != "), table.rfind("ether saddr != ")) << "rules applied twice: " << table;
 
   ASSERT_TRUE(sh("nft add chain bridge " + t + " sb-0000000000000000000000bb-0-sndgone1 && nft add element bridge " + t +
                  " ports '{ \"sndgone1\" : jump sb-0000000000000000000000bb-0-sndgone1 }'").ok());
