@@ -157,8 +157,15 @@ ReconciledGuards reconcile_guards(const AntiSpoofingSettings& settings, const st
 }
 
 json::array inspect_guard(const AntiSpoofingSettings& settings, const SandboxRecord& record) {
-  auto table = table_of(settings);
-  auto present = table.ports_of(guard_key_for(record.id));
+  // What the table holds now; a table that cannot be read is reported per
+  // attachment rather than failing the whole inspect.
+  std::vector<hostnet::GuardedPort> present;
+  std::string unreadable;
+  try {
+    present = table_of(settings).ports_of(guard_key_for(record.id));
+  } catch (const std::exception& e) {
+    unreadable = e.what();
+  }
   HostLinkLookup lookup = [](std::string_view name) { return hostnet::find_host_link(name); };
   json::array out;
   for (const auto& att : record.attachments) {
@@ -180,7 +187,10 @@ json::array inspect_guard(const AntiSpoofingSettings& settings, const SandboxRec
       for (const auto& a : g.allowance->ipv4) ips.emplace_back(a.str());
       for (const auto& a : g.allowance->ipv6) ips.emplace_back(a.str());
       o["ips"] = std::move(ips);
-      if (!enforced) o["reason"] = "no rules in table bridge " + settings.table + " (set up before anti-spoofing was on?)";
+      if (!enforced)
+        o["reason"] = !unreadable.empty() ? unreadable
+                                          : "no rules in table bridge " + settings.table +
+                                                " (set up before anti-spoofing was on for this network?)";
     } else {
       o["reason"] = g.why_not;
     }

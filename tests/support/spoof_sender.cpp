@@ -5,6 +5,8 @@
 //   sndt-spoof garp IFACE IP                 gratuitous ARP requests: "IP is at IFACE's MAC"
 //   sndt-spoof ra IFACE PREFIX               a router advertisement of PREFIX/64 (SLAAC;
 //                                           router lifetime 0: no default route)
+//   sndt-spoof na IFACE IP6                  unsolicited neighbour advertisements (override):
+//                                           "IP6 is at IFACE's MAC", from IFACE's link-local
 // Exit 0 when the frames left the socket; what the network did with them is
 // for the test to observe.
 #include <arpa/inet.h>
@@ -124,12 +126,9 @@ std::uint16_t checksum(const std::vector<std::uint8_t>& data) {
   return static_cast<std::uint16_t>(~sum);
 }
 
-int ra(const char* ifname, const char* prefix_text) {
-  Iface iface;
-  if (!iface_of(ifname, iface)) return fail(ifname);
-  in6_addr prefix{};
-  if (::inet_pton(AF_INET6, prefix_text, &prefix) != 1) return 2;
-  // Source: a link-local address made from the MAC (EUI-64), as a router's is.
+// Sends icmp (checksum bytes 2-3 filled in here) to all nodes (ff02::1) from
+// a link-local address made from the MAC (EUI-64), hop limit 255 as ND needs.
+int send_icmpv6_to_all_nodes(const Iface& iface, std::vector<std::uint8_t> icmp) {
   std::uint8_t src[16] = {0xfe, 0x80};
   src[8] = iface.mac[0] ^ 0x02;
   src[9] = iface.mac[1];
@@ -140,25 +139,7 @@ int ra(const char* ifname, const char* prefix_text) {
   src[14] = iface.mac[4];
   src[15] = iface.mac[5];
   std::uint8_t dst[16] = {0xff, 0x02};
-  dst[15] = 0x01;  // all nodes
-
-  std::vector<std::uint8_t> icmp;
-  icmp.push_back(134);  // router advertisement
-  icmp.push_back(0);
-  put16(icmp, 0);  // checksum, below
-  icmp.push_back(64);  // cur hop limit
-  icmp.push_back(0);   // flags
-  put16(icmp, 0);      // router lifetime 0: not a default router
-  put32(icmp, 0);      // reachable time
-  put32(icmp, 0);      // retrans timer
-  icmp.push_back(3);   // option: prefix information
-  icmp.push_back(4);   // length in units of 8 bytes
-  icmp.push_back(64);  // prefix length
-  icmp.push_back(0xc0);  // on-link, autonomous
-  put32(icmp, 3600);     // valid lifetime
-  put32(icmp, 1800);     // preferred lifetime
-  put32(icmp, 0);
-  put(icmp, prefix.s6_addr, 16);
+  dst[15] = 0x01;
 
   std::vector<std::uint8_t> pseudo;
   put(pseudo, src, 16);
@@ -178,11 +159,54 @@ int ra(const char* ifname, const char* prefix_text) {
   put32(f, 0x60000000);  // version 6
   put16(f, static_cast<std::uint16_t>(icmp.size()));
   f.push_back(58);   // next header ICMPv6
-  f.push_back(255);  // hop limit (required for ND)
+  f.push_back(255);  // hop limit
   put(f, src, 16);
   put(f, dst, 16);
   f.insert(f.end(), icmp.begin(), icmp.end());
   return send_frame(iface, f, 3);
+}
+
+int na(const char* ifname, const char* target_text) {
+  Iface iface;
+  if (!iface_of(ifname, iface)) return fail(ifname);
+  in6_addr target{};
+  if (::inet_pton(AF_INET6, target_text, &target) != 1) return 2;
+  std::vector<std::uint8_t> icmp;
+  icmp.push_back(136);  // neighbour advertisement
+  icmp.push_back(0);
+  put16(icmp, 0);       // checksum
+  put32(icmp, 0x20000000);  // override, not solicited, not a router
+  put(icmp, target.s6_addr, 16);
+  icmp.push_back(2);  // option: target link-layer address
+  icmp.push_back(1);
+  put(icmp, iface.mac, 6);
+  return send_icmpv6_to_all_nodes(iface, icmp);
+}
+
+int ra(const char* ifname, const char* prefix_text) {
+  Iface iface;
+  if (!iface_of(ifname, iface)) return fail(ifname);
+  in6_addr prefix{};
+  if (::inet_pton(AF_INET6, prefix_text, &prefix) != 1) return 2;
+
+  std::vector<std::uint8_t> icmp;
+  icmp.push_back(134);  // router advertisement
+  icmp.push_back(0);
+  put16(icmp, 0);  // checksum, below
+  icmp.push_back(64);  // cur hop limit
+  icmp.push_back(0);   // flags
+  put16(icmp, 0);      // router lifetime 0: not a default router
+  put32(icmp, 0);      // reachable time
+  put32(icmp, 0);      // retrans timer
+  icmp.push_back(3);   // option: prefix information
+  icmp.push_back(4);   // length in units of 8 bytes
+  icmp.push_back(64);  // prefix length
+  icmp.push_back(0xc0);  // on-link, autonomous
+  put32(icmp, 3600);     // valid lifetime
+  put32(icmp, 1800);     // preferred lifetime
+  put32(icmp, 0);
+  put(icmp, prefix.s6_addr, 16);
+  return send_icmpv6_to_all_nodes(iface, icmp);
 }
 
 }  // namespace
@@ -192,6 +216,7 @@ int main(int argc, char** argv) {
   if (mode == "udp" && argc == 6) return udp(argv[2], argv[3], argv[4], argv[5]);
   if (mode == "garp" && argc == 4) return garp(argv[2], argv[3]);
   if (mode == "ra" && argc == 4) return ra(argv[2], argv[3]);
-  std::fprintf(stderr, "usage: sndt-spoof udp SRC DST PORT TEXT | garp IFACE IP | ra IFACE PREFIX\n");
+  if (mode == "na" && argc == 4) return na(argv[2], argv[3]);
+  std::fprintf(stderr, "usage: sndt-spoof udp SRC DST PORT TEXT | garp IFACE IP | ra IFACE PREFIX | na IFACE IP6\n");
   return 2;
 }

@@ -50,15 +50,19 @@ std::string trim(std::string s) {
 // One attached sandbox, as the CNI result describes it.
 struct Attached {
   std::string id, ip, mac, gateway;
+  std::string ip6, gateway6;  // on a dual-stack network
 };
 
 Attached attached(const std::string& id, const json::value& info) {
   const auto& result = info.at("attachments").at(0).at("result").as_object();
-  Attached a{id, {}, {}, {}};
-  const auto& ip = result.at("ips").at(0).as_object();
-  std::string cidr(ip.at("address").as_string());
-  a.ip = cidr.substr(0, cidr.find('/'));
-  a.gateway = std::string(ip.at("gateway").as_string());
+  Attached a{id, {}, {}, {}, {}, {}};
+  for (const auto& v : result.at("ips").as_array()) {
+    const auto& ip = v.as_object();
+    std::string cidr(ip.at("address").as_string());
+    bool v6 = cidr.find(':') != std::string::npos;
+    (v6 ? a.ip6 : a.ip) = cidr.substr(0, cidr.find('/'));
+    (v6 ? a.gateway6 : a.gateway) = std::string(ip.at("gateway").as_string());
+  }
   for (const auto& iface : result.at("interfaces").as_array())
     if (iface.as_object().if_contains("sandbox")) a.mac = std::string(iface.at("mac").as_string());
   return a;
@@ -94,7 +98,7 @@ class HostListener {
 
 // The host's neighbour entry for ip on the bridge: its MAC, "" if none.
 std::string host_neighbour(const std::string& bridge, const std::string& ip) {
-  auto r = sh("ip neigh show " + ip + " dev " + bridge);
+  auto r = sh(std::string(ip.find(':') == std::string::npos ? "ip" : "ip -6") + " neigh show " + ip + " dev " + bridge);
   auto at = r.out.find("lladdr ");
   return at == std::string::npos ? std::string() : r.out.substr(at + 7, 17);
 }
@@ -122,8 +126,9 @@ class AntiSpoofTest : public ::testing::Test {
     daemon_.emplace(o);
     daemon_->start();
   }
-  Attached setup(Conn& c, const std::string& id, const Sandbox& s, bool with_port) {
-    json::object params{{"id", id}, {"pid", s.pid()}, {"networks", json::array{json::string(daemon_->ported_network())}}};
+  Attached setup(Conn& c, const std::string& id, const Sandbox& s, bool with_port, std::string network = {}) {
+    if (network.empty()) network = daemon_->ported_network();
+    json::object params{{"id", id}, {"pid", s.pid()}, {"networks", json::array{json::string(network)}}};
     if (with_port)
       params["capabilities"] = json::object{{"portMappings", json::array{json::object{
                                                 {"hostPort", kHostPort}, {"containerPort", 8080}, {"protocol", "tcp"}}}}};
@@ -183,7 +188,43 @@ class AntiSpoofTest : public ::testing::Test {
     return o;
   }
 
+  // On the dual-stack network: A reaches B and the gateway over IPv6 (once
+  // duplicate address detection is done), then claims B's IPv6 address with
+  // an unsolicited neighbour advertisement. Returns the host's MAC for B's
+  // IPv6 address afterwards.
+  std::string ipv6_and_neighbour_advertisement(bool expect_ipv6_works) {
+    Sandbox a, b;
+    auto c = daemon_->connect();
+    Attached aa = setup(c, unique_name("poda"), a, false, daemon_->dual_stack_network());
+    Attached ba = setup(c, unique_name("podb"), b, false, daemon_->dual_stack_network());
+    EXPECT_FALSE(aa.ip6.empty());
+    EXPECT_FALSE(ba.ip6.empty());
+    auto ping6 = [](const Sandbox* from, const std::string& to) {
+      for (int i = 0; i < 20; ++i) {  // addresses are tentative for about a second
+        bool ok = from ? from->exec({"busybox", "ping", "-6", "-c", "1", "-W", "1", to}).ok()
+                       : sh("busybox ping -6 -c 1 -W 1 " + to + " >/dev/null").ok();
+        if (ok) return true;
+        std::this_thread::sleep_for(250ms);
+      }
+      return false;
+    };
+    if (expect_ipv6_works) {
+      EXPECT_TRUE(ping6(&a, ba.ip6)) << "A -> B over IPv6";
+      EXPECT_TRUE(ping6(&b, aa.ip6)) << "B -> A over IPv6";
+      EXPECT_TRUE(ping6(&a, aa.gateway6)) << "A -> gateway over IPv6";
+    }
+    EXPECT_TRUE(ping6(nullptr, ba.ip6)) << "host -> B over IPv6";
+    EXPECT_EQ(host_neighbour(daemon_->bridge(), ba.ip6), ba.mac);
+    auto sent = a.exec({spoof_tool(), "na", "eth0", ba.ip6});
+    EXPECT_TRUE(sent.ok()) << sent.err;
+    std::this_thread::sleep_for(300ms);
+    mac_of_a_ = aa.mac;
+    mac_of_b_ = ba.mac;
+    return host_neighbour(daemon_->bridge(), ba.ip6);
+  }
+
   std::optional<TestDaemon> daemon_;
+  std::string mac_of_a_, mac_of_b_;
 };
 
 TEST_F(AntiSpoofTest, EveryAttackFailsAndNormalTrafficWorks) {
@@ -269,6 +310,16 @@ TEST_F(AntiSpoofTest, WithAntiSpoofingOffTheSameAttacksSucceed) {
   EXPECT_EQ(o.new_mac_sender, aa.ip);
   EXPECT_EQ(o.neighbour_after_garp, aa.mac);
   EXPECT_TRUE(o.b_took_the_ra_prefix);
+}
+
+TEST_F(AntiSpoofTest, DualStackIpv6WorksAndANeighbourAdvertisementCannotClaimBsAddress) {
+  start(true);
+  EXPECT_EQ(ipv6_and_neighbour_advertisement(true), mac_of_b_) << "the host's IPv6 neighbour table was poisoned";
+}
+
+TEST_F(AntiSpoofTest, WithAntiSpoofingOffANeighbourAdvertisementPoisonsTheHost) {
+  start(false);
+  EXPECT_EQ(ipv6_and_neighbour_advertisement(false), mac_of_a_);
 }
 
 TEST_F(AntiSpoofTest, RulesThatCannotBeAppliedFailTheSetupAndItIsRolledBack) {

@@ -120,6 +120,7 @@ TestDaemon::TestDaemon(DaemonOptions options) : options_(options) {
   slow_ = network_ + "s";
   flaky_ = network_ + "d";
   ported_ = network_ + "p";
+  dual_ = network_ + "6";
   bridge_ = unique_name("sndm");
   nft_table_ = unique_name("sndm");
   // The destructor does not run for a constructor that throws: take the
@@ -190,9 +191,14 @@ void TestDaemon::write_config() {
                                                            {"capabilities", json::object{{"portMappings", true}}},
                                                            {"snat", true}}}}};
   fs::write_file_atomic(conf_dir_ + "/50-" + ported_ + ".conflist", json::serialize(ported), 0644);
+  json::object dual_plugin = bridge_plugin(dual_);
+  dual_plugin["ipam"].as_object()["ranges"].as_array().push_back(
+      json::array{json::object{{"subnet", "fd00:203:" + std::to_string(subnet) + "::/64"}}});
+  json::object dual{{"cniVersion", "1.0.0"}, {"name", dual_}, {"plugins", json::array{std::move(dual_plugin)}}};
+  fs::write_file_atomic(conf_dir_ + "/60-" + dual_ + ".conflist", json::serialize(dual), 0644);
   json::array unguarded;
   if (!options_.anti_spoofing)
-    for (const auto* net : {&network_, &failing_, &slow_, &flaky_, &ported_}) unguarded.emplace_back(*net);
+    for (const auto* net : {&network_, &failing_, &slow_, &flaky_, &ported_, &dual_}) unguarded.emplace_back(*net);
   json::object config{
       {"socket", socket_},
       {"socketMode", "0666"},

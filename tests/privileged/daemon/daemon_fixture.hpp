@@ -82,6 +82,8 @@ class TestDaemon {
   const std::string& flaky_network() const { return flaky_; }
   // bridge, then portmap (portMappings); its own host-local pool.
   const std::string& ported_network() const { return ported_; }
+  // bridge with host-local on an IPv4 and an IPv6 (fd00:203:<n>::/64) range.
+  const std::string& dual_stack_network() const { return dual_; }
   const std::string& bridge() const { return bridge_; }
   // The daemon's own anti-spoofing table (bridge family), deleted at the end.
   const std::string& nft_table() const { return nft_table_; }
@@ -103,7 +105,7 @@ class TestDaemon {
   DaemonOptions options_;
   std::string root_;
   std::string socket_, state_dir_, netns_dir_, cache_dir_, conf_dir_, ipam_dir_, log_path_, config_path_;
-  std::string network_, failing_, slow_, flaky_, ported_, bridge_, nft_table_;
+  std::string network_, failing_, slow_, flaky_, ported_, dual_, bridge_, nft_table_;
   pid_t pid_ = -1;
 };
 
