@@ -11,3 +11,8 @@ find /var/lib/cni/networks -type f ! -name 'last_reserved_ip*' ! -name lock 2>/d
 iptables -t nat -S 2>/dev/null | grep -E '^-N' | grep -vE 'CNI-HOSTPORT-(DNAT|SETMARK|MASQ)$' | sed 's/^/iptables-nat /' | sort
 iptables -t filter -S 2>/dev/null | grep -E '^-N' | sed 's/^/iptables-filter /' | sort
 ls /run/netns 2>/dev/null | sed 's/^/netns /' | sort
+# Anti-spoofing (nftables, bridge family): every per-sandbox chain (sb-*) in any
+# bridge table must go, and so must the tables tests make (snd*). The daemon's
+# own table "sandnet" with its base chain and ports map is kept by design.
+nft list tables bridge 2>/dev/null | awk '$3 ~ /^snd/ {print "nft-table bridge " $3}' | sort
+nft list chains bridge 2>/dev/null | awk '$1 == "table" {t = $3} $1 == "chain" && $2 ~ /^sb-/ {print "nft-chain bridge " t " " $2}' | sort

@@ -135,7 +135,7 @@ protocol::TeardownResult decode_teardown(const json::value& result) {
 InspectResult decode_inspect(const json::value& result) {
   constexpr std::string_view what = protocol::method::kInspect;
   return InspectResult{optional_array(result, "links", what), optional_array(result, "addresses", what),
-                       optional_array(result, "routes", what)};
+                       optional_array(result, "routes", what), optional_array(result, "antiSpoofing", what)};
 }
 
 std::vector<protocol::NetworkInfo> decode_networks(const json::value& result) {

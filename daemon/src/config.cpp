@@ -13,6 +13,7 @@
 #include "sandnet/common/error.hpp"
 #include "sandnet/common/fs.hpp"
 #include "sandnet/common/validate.hpp"
+#include "sandnet/hostnet/nft.hpp"
 
 namespace sandnet::daemon {
 namespace json = boost::json;
@@ -37,6 +38,10 @@ bool PolicyRule::allows_arg(std::string_view key) const noexcept {
 bool PolicyRule::allows_host_port(std::uint16_t port) const noexcept {
   return std::any_of(host_ports.begin(), host_ports.end(),
                      [&](const PortRange& r) { return r.contains(port); });
+}
+
+bool AntiSpoofingSettings::enabled_for(std::string_view network) const noexcept {
+  return std::find(disabled_networks.begin(), disabled_networks.end(), network) == disabled_networks.end();
 }
 
 namespace {
@@ -274,6 +279,28 @@ void parse_cni(const json::value& v, std::string_view source, CniSettings& cni) 
   if (auto b = r.boolean("nativeLoopback")) cni.native_loopback = *b;
 }
 
+void parse_anti_spoofing(const json::value& v, std::string_view source, AntiSpoofingSettings& out) {
+  ObjectReader r(v, source, "antiSpoofing");
+  r.only({"disabledNetworks", "table"});
+  if (auto nets = r.strings("disabledNetworks")) {
+    for (std::size_t i = 0; i < nets->size(); ++i) {
+      try {
+        validate::network_name((*nets)[i]);
+      } catch (const Error& e) {
+        fail_at(source, index_path(r.path_of("disabledNetworks"), i), e.what());
+      }
+    }
+    out.disabled_networks = std::move(*nets);
+  }
+  if (auto table = r.string("table")) {
+    try {
+      out.table = hostnet::NftName::parse(*table).str();
+    } catch (const Error& e) {
+      r.fail("table", e.what());
+    }
+  }
+}
+
 json::array paths_to_json(const std::vector<std::filesystem::path>& paths) {
   json::array a;
   for (const auto& p : paths) a.emplace_back(p.string());
@@ -300,8 +327,8 @@ Config parse_config(std::string_view json_text, std::string source) {
   const json::value doc = detail::parse_json(json_text, source);
   ObjectReader r(doc, source, "");
   r.only({"socket", "socketGroup", "socketMode", "netnsDir", "stateDir", "cni", "idMappings",
-          "policy", "autoTeardown", "maintenance", "maxConcurrentSetups", "maxConnections",
-          "maxRequestBytes", "idleTimeoutSeconds"});
+          "policy", "antiSpoofing", "autoTeardown", "maintenance", "maxConcurrentSetups",
+          "maxConnections", "maxRequestBytes", "idleTimeoutSeconds"});
 
   Config c;
   c.source = source;
@@ -331,6 +358,7 @@ Config parse_config(std::string_view json_text, std::string source) {
     for (std::size_t i = 0; i < rules->size(); ++i)
       c.policy.push_back(parse_rule((*rules)[i], source, index_path("policy", i)));
   }
+  if (auto* as = r.find("antiSpoofing")) parse_anti_spoofing(*as, source, c.anti_spoofing);
   if (auto b = r.boolean("autoTeardown")) c.auto_teardown = *b;
   if (auto* m = r.find("maintenance")) {
     ObjectReader mr(*m, source, "maintenance");
@@ -391,6 +419,8 @@ json::object to_json(const Config& c) {
       {"idMappings", json::object{{"uids", json::value_from(c.id_mappings.uids)},
                                   {"gids", json::value_from(c.id_mappings.gids)}}},
       {"policy", std::move(policy)},
+      {"antiSpoofing", json::object{{"disabledNetworks", json::value_from(c.anti_spoofing.disabled_networks)},
+                                    {"table", c.anti_spoofing.table}}},
       {"autoTeardown", c.auto_teardown},
       {"maintenance", json::object{{"retrySeconds", c.maintenance.retry_initial.count()},
                                    {"retryMaxSeconds", c.maintenance.retry_max.count()},

@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 #include <type_traits>
 
+#include "antispoof.hpp"
 #include "sandnet/cni/cache.hpp"
 #include "sandnet/cni/config.hpp"
 #include "sandnet/cni/version.hpp"
@@ -488,6 +489,8 @@ void SandboxService::reload(Config config) {
   if (config.state_dir != config_->state_dir) kept.push_back("stateDir");
   if (config.netns_dir != config_->netns_dir) kept.push_back("netnsDir");
   if (config.socket != config_->socket) kept.push_back("socket");
+  if (config.anti_spoofing.table != config_->anti_spoofing.table) kept.push_back("antiSpoofing.table");
+  config.anti_spoofing.table = config_->anti_spoofing.table;
   config.state_dir = config_->state_dir;
   config.netns_dir = config_->netns_dir;
   config.socket = config_->socket;
@@ -613,6 +616,18 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
       if (attempted == record.attachments.size()) record.state = SandboxState::ready;
       update_record(record);
     }
+    // A sandbox that can take its neighbours' addresses must not be handed
+    // out: failing to apply its anti-spoofing rules fails the setup.
+    auto guard_work = [settings = config->anti_spoofing, &record] {
+      GuardPlan plan = plan_guard(settings, record);
+      apply_guard(settings, plan);
+      std::vector<std::string> unguarded;
+      for (const auto& a : plan.attachments)
+        if (!a.allowance) unguarded.push_back(a.network + " " + a.ifname + ": " + a.why_not);
+      return unguarded;
+    };
+    auto unguarded = co_await offload(pool_, std::move(guard_work));
+    for (const auto& line : unguarded) spdlog::info("setup {}: anti-spoofing {}", p.id, line);
 
     if (config->auto_teardown && prepared->opened.handle.pidfd() >= 0) {
       start_watch(record, dup_cloexec(prepared->opened.handle.pidfd()));
@@ -693,9 +708,17 @@ asio::awaitable<std::vector<std::string>> SandboxService::remove_attachments(con
   // (the bridge plugin its ipMasq chain).
   // force: unpin and forget all the same.
   if (!errors.empty() && !force) co_return errors;
-  // Unpin and forget in one hop.
-  auto work9 = [this, dir = config->netns_dir, id = record.id] {
+  // Anti-spoofing rules (kept while a DEL fails: the sandbox is still
+  // there), unpin and forget in one hop. Rules that cannot be removed keep
+  // the record, for a retry (unless forced).
+  auto work9 = [this, dir = config->netns_dir, id = record.id, settings = config->anti_spoofing, force] {
     std::vector<std::string> failed;
+    try {
+      remove_guard(settings, id);
+    } catch (const std::exception& e) {
+      failed.emplace_back(e.what());
+      if (!force) return failed;
+    }
     try {
       netns::unpin(dir, pin_name_for(id));
       store_.remove(id);
@@ -841,14 +864,15 @@ asio::awaitable<json::object> SandboxService::inspect(const Caller& caller, std:
   auto record = co_await load_record(id);
   if (!record) throw_error(errc::not_found, context + ": no such sandbox");
   authorize_access(caller, record->owner_uid, id);
-  auto work14 = [path = record->pin_path, context] {
+  auto work14 = [path = record->pin_path, context, settings = config_->anti_spoofing, &record = *record] {
     return with_context(context, [&] {
       auto fd = netns::open_pin(path);
-      return netns::inspect(fd.get());
+      json::object out = snapshot_to_json(netns::inspect(fd.get()));
+      out["antiSpoofing"] = inspect_guard(settings, record);
+      return out;
     });
   };
-  auto snapshot = co_await offload(pool_, std::move(work14));
-  co_return snapshot_to_json(snapshot);
+  co_return co_await offload(pool_, std::move(work14));
 }
 
 asio::awaitable<std::vector<protocol::NetworkInfo>> SandboxService::networks(const Caller& caller) {
@@ -988,6 +1012,16 @@ asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
       errors.emplace_back("gc " + list.name + ": " + e.what());
     }
   }
+  // Anti-spoofing rules of sandboxes that no longer exist (the gate is still
+  // closed: no setup applies rules meanwhile).
+  std::vector<std::string> live;
+  for (const auto& [id, owner] : owners_) live.push_back(id);
+  auto stale_work = [settings = config->anti_spoofing, live = std::move(live)] {
+    return reconcile_guards(settings, live);
+  };
+  auto stale = co_await offload(pool_, std::move(stale_work));
+  for (const auto& key : stale.removed) spdlog::info("gc: removed the anti-spoofing rules of gone sandbox key {}", key);
+  for (const auto& e : stale.errors) errors.emplace_back(e);
   co_return json::object{{"removed", std::move(removed)}, {"errors", std::move(errors)}};
 }
 
@@ -1101,6 +1135,20 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
       spdlog::warn("recovery: {}: cannot watch process {}: {}; no auto-teardown", record.id, *record.pid, e.what());
     }
   }
+  // Anti-spoofing: the served sandboxes' rules again (a crash may have come
+  // between a setup's last ADD and its rules), none for sandboxes gone.
+  std::vector<SandboxRecord> guarded;
+  std::vector<std::string> live;
+  for (const auto& r : loaded.records)
+    if (r.state == SandboxState::ready && owners_.count(r.id)) guarded.push_back(r);
+  for (const auto& [id, owner] : owners_) live.push_back(id);
+  auto guard_work = [settings = config->anti_spoofing, guarded = std::move(guarded), live = std::move(live)] {
+    return reconcile_guards(settings, live, guarded);
+  };
+  auto guards = co_await offload(pool_, std::move(guard_work));
+  for (const auto& key : guards.removed) spdlog::info("recovery: removed the anti-spoofing rules of gone sandbox key {}", key);
+  problems.insert(problems.end(), guards.errors.begin(), guards.errors.end());
+
   // Sandboxes without a readable record: a record set aside as corrupt, or a
   // pin made before the record was written. Their CNI cache entries (written
   // only after a plugin acted, so after the record) say what to DEL.

@@ -90,6 +90,8 @@ class Daemon {
         {"netnsDir", netns_dir().string()},
         {"stateDir", (root / "state").string()},
         {"autoTeardown", false},
+        // An anti-spoofing table of the test's own (scripts/leftovers.sh lists snd* tables).
+        {"antiSpoofing", json::object{{"table", net.name}}},
         {"cni", json::object{{"confDir", (root / "conf").string()},
                              {"binDirs", json::array{"/usr/lib/cni"}},
                              {"cacheDir", cache_dir().string()},
@@ -107,6 +109,7 @@ class Daemon {
     run({"umount", "-l", netns_dir().string()});
     // The bridge plugin keeps its bridge by design; the test network is ours.
     run({"ip", "link", "del", net_.name});
+    run({"nft", "delete", "table", "bridge", net_.name});
   }
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;

@@ -165,8 +165,22 @@ std::string render_teardown(const protocol::TeardownResult& result) {
 }
 
 std::string render_inspect(const client::InspectResult& result) {
-  return "LINKS\n" + render_objects(result.links) + "\nADDRESSES\n" + render_objects(result.addresses) +
-         "\nROUTES\n" + render_objects(result.routes);
+  std::string out = "LINKS\n" + render_objects(result.links) + "\nADDRESSES\n" + render_objects(result.addresses) +
+                    "\nROUTES\n" + render_objects(result.routes);
+  if (result.anti_spoofing.empty()) return out;
+  // What the host end of each attachment lets through, or why nothing is enforced.
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& item : result.anti_spoofing) {
+    const auto* o = item.if_object();
+    if (!o) continue;
+    auto field = [o](std::string_view key) { return o->if_contains(key) ? cell(o->at(key)) : std::string("-"); };
+    const auto* enforced = o->if_contains("enforced");
+    bool on = enforced && enforced->is_bool() && enforced->get_bool();
+    rows.push_back({field("network"), field("ifname"), on ? "yes" : "no", field("hostInterface"), field("mac"),
+                    on ? field("ips") : field("reason")});
+  }
+  return out + "\nANTI-SPOOFING\n" +
+         render_table({"NETWORK", "IFNAME", "ENFORCED", "HOST-IF", "MAC", "IPS / REASON"}, rows);
 }
 
 std::string render_networks(const std::vector<protocol::NetworkInfo>& networks) {

@@ -119,7 +119,10 @@ TestDaemon::TestDaemon(DaemonOptions options) : options_(options) {
   failing_ = network_ + "f";
   slow_ = network_ + "s";
   flaky_ = network_ + "d";
+  ported_ = network_ + "p";
+  dual_ = network_ + "6";
   bridge_ = unique_name("sndm");
+  nft_table_ = unique_name("sndm");
   // The destructor does not run for a constructor that throws: take the
   // temp dir away here then.
   try {
@@ -181,6 +184,21 @@ void TestDaemon::write_config() {
                      {"name", flaky_},
                      {"plugins", json::array{bridge_plugin(flaky_), json::object{{"type", "sndm-flaky"}}}}};
   fs::write_file_atomic(conf_dir_ + "/40-" + flaky_ + ".conflist", json::serialize(flaky), 0644);
+  json::object ported{{"cniVersion", "1.0.0"},
+                      {"name", ported_},
+                      {"plugins", json::array{bridge_plugin(ported_),
+                                              json::object{{"type", "portmap"},
+                                                           {"capabilities", json::object{{"portMappings", true}}},
+                                                           {"snat", true}}}}};
+  fs::write_file_atomic(conf_dir_ + "/50-" + ported_ + ".conflist", json::serialize(ported), 0644);
+  json::object dual_plugin = bridge_plugin(dual_);
+  dual_plugin["ipam"].as_object()["ranges"].as_array().push_back(
+      json::array{json::object{{"subnet", "fd00:203:" + std::to_string(subnet) + "::/64"}}});
+  json::object dual{{"cniVersion", "1.0.0"}, {"name", dual_}, {"plugins", json::array{std::move(dual_plugin)}}};
+  fs::write_file_atomic(conf_dir_ + "/60-" + dual_ + ".conflist", json::serialize(dual), 0644);
+  json::array unguarded;
+  if (!options_.anti_spoofing)
+    for (const auto* net : {&network_, &failing_, &slow_, &flaky_, &ported_, &dual_}) unguarded.emplace_back(*net);
   json::object config{
       {"socket", socket_},
       {"socketMode", "0666"},
@@ -199,6 +217,7 @@ void TestDaemon::write_config() {
                                           {"hostPorts", json::array{"30000-30010"}},
                                           {"capabilities", json::array{"portMappings"}}},
                              json::object{{"uid", kOtherUid}, {"networks", json::array{"*"}}}}},
+      {"antiSpoofing", json::object{{"table", nft_table_}, {"disabledNetworks", std::move(unguarded)}}},
       {"autoTeardown", options_.auto_teardown},
       {"maintenance", json::object{{"retrySeconds", options_.retry_seconds},
                                    {"retryMaxSeconds", std::max(options_.retry_seconds, 300)},
@@ -274,6 +293,8 @@ TestDaemon::~TestDaemon() {
   while (::umount2(netns_dir_.c_str(), MNT_DETACH) == 0) {
   }
   sh("ip link del " + bridge_ + " 2>/dev/null");
+  // The table's base chain and map stay by design; the chains must be gone.
+  sh("nft delete table bridge " + nft_table_ + " 2>/dev/null");
   std::error_code ec;
   stdfs::remove_all(root_, ec);
 }

@@ -57,6 +57,8 @@ struct DaemonOptions {
   // maintenance: first retry of a failed teardown; periodic gc (0 = off).
   int retry_seconds = 5;
   int gc_interval_seconds = 0;
+  // false: antiSpoofing.disabledNetworks lists every network of the daemon.
+  bool anti_spoofing = true;
 };
 
 class TestDaemon {
@@ -81,6 +83,13 @@ class TestDaemon {
   const std::string& slow_network() const { return slow_; }        // bridge, then a 0.5 s pause
   // bridge, then a plugin whose DEL fails while del_fails_marker() exists.
   const std::string& flaky_network() const { return flaky_; }
+  // bridge, then portmap (portMappings); its own host-local pool.
+  const std::string& ported_network() const { return ported_; }
+  // bridge with host-local on an IPv4 and an IPv6 (fd00:203:<n>::/64) range.
+  const std::string& dual_stack_network() const { return dual_; }
+  const std::string& bridge() const { return bridge_; }
+  // The daemon's own anti-spoofing table (bridge family), deleted at the end.
+  const std::string& nft_table() const { return nft_table_; }
   std::string del_fails_marker() const { return root_ + "/del-fails"; }
   const std::string& state_dir() const { return state_dir_; }
   const std::string& netns_dir() const { return netns_dir_; }
@@ -99,7 +108,7 @@ class TestDaemon {
   DaemonOptions options_;
   std::string root_;
   std::string socket_, state_dir_, netns_dir_, cache_dir_, conf_dir_, ipam_dir_, log_path_, config_path_;
-  std::string network_, failing_, slow_, flaky_, bridge_;
+  std::string network_, failing_, slow_, flaky_, ported_, dual_, bridge_, nft_table_;
   pid_t pid_ = -1;
 };
 

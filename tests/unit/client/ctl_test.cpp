@@ -157,6 +157,16 @@ TEST(CtlRender, InspectTablesUseTheDaemonsKeys) {
             "LINKS\nNAME  STATE  MAC\nlo    up     -\neth0  up     aa:bb\n"
             "\nADDRESSES\nVALUE\n"
             "\nROUTES\nDST      GATEWAY    DEV\ndefault  10.88.0.1  eth0\n");
+  r.anti_spoofing = json::parse(R"([{"network":"sandnet","ifname":"eth0","enforced":true,"hostInterface":"veth1",
+      "mac":"02:11:22:33:44:55","ips":["10.89.0.2","fd00::2"]},
+      {"network":"routed","ifname":"eth1","enforced":false,"reason":"off for network routed"}])").as_array();
+  std::string text = render_inspect(r);
+  EXPECT_NE(text.find("\nANTI-SPOOFING\n"
+                      "NETWORK  IFNAME  ENFORCED  HOST-IF  MAC                IPS / REASON\n"
+                      "sandnet  eth0    yes       veth1    02:11:22:33:44:55  10.89.0.2,fd00::2\n"
+                      "routed   eth1    no        -        -                  off for network routed\n"),
+            std::string::npos)
+      << text;
 }
 
 TEST(CtlRun, JsonTableAndFailures) {

@@ -244,7 +244,7 @@ TEST(Config, ToJsonRoundTrips) {
   // The default config round trips too, and names every key.
   json::object defaults = to_json(Config{});
   EXPECT_EQ(to_json(parse_config(json::serialize(defaults), "d")), defaults);
-  EXPECT_EQ(defaults.size(), 14U);  // every top-level key, "maintenance" included
+  EXPECT_EQ(defaults.size(), 15U);  // every top-level key, "antiSpoofing" and "maintenance" included
 }
 
 TEST(Config, LoadFile) {

@@ -43,6 +43,10 @@ struct InspectResult {
   boost::json::array links;
   boost::json::array addresses;
   boost::json::array routes;
+  // Anti-spoofing per attachment: {"network","ifname","enforced", and
+  // "hostInterface","mac","ips" for what the host end lets through, or
+  // "reason" when nothing is enforced}. Empty from a daemon without it.
+  boost::json::array anti_spoofing;
 };
 
 struct GcResult {

@@ -77,6 +77,21 @@ struct IdMappings {
   std::vector<protocol::IdRange> gids;
 };
 
+// Anti-spoofing: the host end of every sandbox veth on a bridge lets through
+// only what the CNI result gave the attachment (source MAC and IPs; no router
+// advertisements, redirects or DHCP server replies).
+struct AntiSpoofingSettings {
+  // Networks whose attachments are not guarded (sandboxes that route other
+  // addresses, networks without a host-side veth on a bridge).
+  std::vector<std::string> disabled_networks;
+  // The nftables table (bridge family) this daemon owns: recovery and gc
+  // delete every per-sandbox chain in it that belongs to none of its
+  // sandboxes, so two daemons on one host need two tables. Fixed at start.
+  std::string table = "sandnet";
+
+  bool enabled_for(std::string_view network) const noexcept;
+};
+
 struct Config {
   // --- listening socket ---
   std::filesystem::path socket = protocol::kDefaultSocketPath;
@@ -91,6 +106,7 @@ struct Config {
   CniSettings cni;
   IdMappings id_mappings;
   std::vector<PolicyRule> policy;  // first match wins (uid rules before gid rules)
+  AntiSpoofingSettings anti_spoofing;
 
   // Tear a sandbox's networks down when its process exits (pidfd watch).
   bool auto_teardown = true;
