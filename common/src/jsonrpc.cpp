@@ -155,7 +155,13 @@ Error to_error(const ErrorObject& error) {
     if (auto* cni = data->if_contains("cni"); cni && cni->is_object()) {
       CniErrorInfo info;
       const auto& c = cni->get_object();
-      if (auto* v = c.if_contains("code"); v && v->is_number()) info.code = v->to_number<std::uint32_t>();
+      // A code that is no uint32 (negative, fractional, huge) is left 0: to_number
+      // would throw a non-Error for it.
+      if (auto* v = c.if_contains("code")) {
+        json::error_code ec;
+        const auto code = v->to_number<std::uint32_t>(ec);
+        if (!ec) info.code = code;
+      }
       if (auto* v = c.if_contains("msg"); v && v->is_string()) info.msg = std::string(v->get_string());
       if (auto* v = c.if_contains("details"); v && v->is_string()) info.details = std::string(v->get_string());
       out.set_cni(std::move(info));

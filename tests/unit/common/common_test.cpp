@@ -79,6 +79,20 @@ TEST(JsonRpc, BadInputGivesErrorReplies) {
   EXPECT_EQ(code(R"({"jsonrpc":"2.0","id":1,"method":""})"), rpc::kInvalidRequest);
 }
 
+// Found by fuzz_jsonrpc: a reply whose data.cni.code was no uint32 made
+// to_error throw a boost::system::system_error instead of returning an Error.
+TEST(JsonRpc, ToErrorKeepsACniErrorWhoseCodeIsNoUint32) {
+  for (const char* code : {"-1", "1.5", "4294967296", "18446744073709551615"}) {
+    const std::string line = std::string(R"({"jsonrpc":"2.0","id":1,"error":{"code":-32004,"message":"m",)") +
+                             R"("data":{"cni":{"code":)" + code + R"(,"msg":"boom"}}}})";
+    Error e = rpc::to_error(*rpc::parse_response(line).error);
+    ASSERT_TRUE(e.cni()) << line;
+    EXPECT_EQ(e.cni()->code, 0u) << line;
+    EXPECT_EQ(e.cni()->msg, "boom");
+    EXPECT_TRUE(e.is(errc::plugin_failed));
+  }
+}
+
 TEST(JsonRpc, ErrorRoundTripsThroughTheWire) {
   Error original(errc::plugin_failed, "setup pod1: net1: bridge");
   original.set_cni({11, "failed to set bridge addr", "busy"});
