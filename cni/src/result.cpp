@@ -1,6 +1,7 @@
 #include "sandnet/cni/result.hpp"
 
 #include "sandnet/cni/version.hpp"
+#include "sandnet/common/finite_json.hpp"
 
 namespace json = boost::json;
 
@@ -209,8 +210,8 @@ std::string result_version(const json::object& result) {
 }
 
 json::object parse_result(std::string_view stdout_bytes, std::string_view config_version) {
-  std::error_code ec;
-  json::value v = json::parse(stdout_bytes, ec);
+  json::error_code ec;
+  json::value v = parse_finite_json(stdout_bytes, ec);
   if (ec) throw_error(errc::invalid_argument, "result is not valid JSON: " + ec.message());
   if (!v.is_object()) throw_error(errc::invalid_argument, "result is not a JSON object");
   json::object& r = v.as_object();

@@ -1,4 +1,5 @@
 #include "sandnet/common/jsonrpc.hpp"
+#include "sandnet/common/finite_json.hpp"
 
 namespace sandnet::rpc {
 namespace json = boost::json;
@@ -16,7 +17,7 @@ bool valid_id(const json::value& id) { return id.is_string() || id.is_number() |
 std::variant<Request, ErrorReply> parse_request(std::string_view line) {
   if (line.size() > kMaxLineBytes) return make_reply(nullptr, kInvalidRequest, "request line too long");
   json::error_code ec;
-  json::value v = json::parse(line, ec);
+  json::value v = parse_finite_json(line, ec);
   if (ec) return make_reply(nullptr, kParseError, "parse error: " + ec.message());
   if (!v.is_object()) return make_reply(nullptr, kInvalidRequest, "request must be a JSON object");
   auto& obj = v.get_object();
@@ -102,7 +103,7 @@ std::string serialize_request(std::uint64_t id, std::string_view method, const j
 
 Response parse_response(std::string_view line) {
   json::error_code ec;
-  json::value v = json::parse(line, ec);
+  json::value v = parse_finite_json(line, ec);
   if (ec) throw_error(errc::protocol_error, "bad response from daemon: " + ec.message());
   if (!v.is_object()) throw_error(errc::protocol_error, "bad response from daemon: not an object");
   auto& obj = v.get_object();

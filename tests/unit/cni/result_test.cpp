@@ -130,3 +130,12 @@ TEST(CniResult, ErrorObjectWithACodeOutsideUint32IsNotOne) {
   ASSERT_TRUE(top);
   EXPECT_EQ(top->code, 4294967295u);
 }
+
+// Found by fuzz_cni_result: Boost.JSON reads 1e400 as infinity and writes it
+// back as "Infinity", so a plugin's result with such a number was accepted
+// and then made the record, the cache entry and the reply unreadable JSON.
+TEST(CniResult, NumberBeyondADoubleIsRefused) {
+  EXPECT_THROW(parse_result(R"({"cniVersion":"1.0.0","ips":[],"x":{"mtu":1e400}})", "1.0.0"), Error);
+  EXPECT_THROW(parse_result(R"({"cniVersion":"1.0.0","dns":{"n":[-1e999]}})", "1.0.0"), Error);
+  EXPECT_NO_THROW(parse_result(R"({"cniVersion":"1.0.0","x":1e300})", "1.0.0"));
+}

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <filesystem>
+#include <variant>
 
 #include "sandnet/common/error.hpp"
 #include "sandnet/common/fs.hpp"
@@ -91,6 +92,19 @@ TEST(JsonRpc, ToErrorKeepsACniErrorWhoseCodeIsNoUint32) {
     EXPECT_EQ(e.cni()->msg, "boom");
     EXPECT_TRUE(e.is(errc::plugin_failed));
   }
+}
+
+// Found by fuzz_jsonrpc: Boost.JSON reads 1e400 as infinity and writes it
+// back as "Infinity" (not JSON). A caller's capabilities holding such a number
+// were accepted and then made the sandbox's record and plugin stdin unreadable.
+TEST(JsonRpc, NumberBeyondADoubleIsAParseError) {
+  auto parsed = rpc::parse_request(
+      R"({"jsonrpc":"2.0","id":1,"method":"sandbox.setup","params":{"id":"p","pid":1,"capabilities":{"x":[1e400]}}})");
+  ASSERT_TRUE(std::holds_alternative<rpc::ErrorReply>(parsed));
+  EXPECT_EQ(std::get<rpc::ErrorReply>(parsed).error.code, rpc::kParseError);
+  EXPECT_THROW(rpc::parse_response(R"({"jsonrpc":"2.0","id":1,"result":{"x":-1e999}})"), Error);
+  EXPECT_TRUE(std::holds_alternative<rpc::Request>(
+      rpc::parse_request(R"({"jsonrpc":"2.0","id":1,"method":"m","params":{"x":1e300}})")));
 }
 
 TEST(JsonRpc, ErrorRoundTripsThroughTheWire) {
