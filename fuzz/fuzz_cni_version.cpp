@@ -2,6 +2,7 @@
 // from config files and results, and the selection of a list's version.
 // Input: versions separated by '\n'; the first is "cniVersion", the rest
 // "cniVersions".
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -36,10 +37,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string& declared = parts.front();
   const std::vector<std::string> listed(parts.begin() + 1, parts.end());
 
-  for (const auto& a : parts) {
+  // Pairs among the first few only: all pairs of hundreds of lines would
+  // spend the run on exceptions.
+  const std::size_t paired = std::min<std::size_t>(parts.size(), 8);
+  for (std::size_t i = 0; i < paired; ++i) {
+    const std::string& a = parts[i];
     const auto self = compare(a, a);
     check(!self || *self == 0, "a version equals itself", a);
-    for (const auto& b : parts) {
+    for (std::size_t j = 0; j < paired; ++j) {
+      const std::string& b = parts[j];
       const auto ab = compare(a, b);
       const auto ba = compare(b, a);
       check(ab.has_value() == ba.has_value(), "both orders parse or neither", a + " / " + b);

@@ -38,6 +38,13 @@ max_len_of() {
   esac
 }
 
+# Symbolised stacks in reports: clang-16 ships no llvm-symbolizer of its own.
+for s in llvm-symbolizer-16 llvm-symbolizer; do
+  if command -v "$s" >/dev/null; then
+    export ASAN_SYMBOLIZER_PATH=$(command -v "$s")
+    break
+  fi
+done
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
