@@ -7,6 +7,7 @@
 #include <new>
 
 #include "sandnet/client/client.hpp"
+#include "sandnet/common/finite_json.hpp"
 #include "sandnet/common/jsonrpc.hpp"
 
 struct sandnet_client {
@@ -86,7 +87,7 @@ void require(const void* p, const char* what) {
 json::object parse_params(const char* params_json) {
   if (!params_json) return {};
   json::error_code ec;
-  json::value v = json::parse(params_json, ec);
+  json::value v = sandnet::parse_finite_json(params_json, ec);
   if (ec) throw Error(errc::invalid_argument, std::string("params: not JSON: ") + ec.message());
   if (!v.is_object()) throw Error(errc::invalid_argument, "params: must be a JSON object");
   return std::move(v.get_object());

@@ -7,6 +7,7 @@
 
 #include "sandnet/common/error.hpp"
 #include "sandnet/common/fs.hpp"
+#include "sandnet/common/finite_json.hpp"
 
 namespace json = boost::json;
 
@@ -107,8 +108,8 @@ std::string ResultCache::serialize(const CachedAttachment& entry) {
 }
 
 CachedAttachment ResultCache::deserialize(std::string_view bytes) {
-  std::error_code ec;
-  json::value v = json::parse(bytes, ec);
+  json::error_code ec;
+  json::value v = parse_finite_json(bytes, ec);
   if (ec) throw_error(errc::invalid_argument, "cache entry is not valid JSON: " + ec.message());
   if (!v.is_object()) throw_error(errc::invalid_argument, "cache entry is not a JSON object");
   const json::object& o = v.as_object();

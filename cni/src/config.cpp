@@ -6,6 +6,7 @@
 #include "sandnet/cni/version.hpp"
 #include "sandnet/common/fs.hpp"
 #include "sandnet/common/validate.hpp"
+#include "sandnet/common/finite_json.hpp"
 
 namespace json = boost::json;
 
@@ -13,8 +14,8 @@ namespace sandnet::cni {
 namespace {
 
 json::object parse_object(std::string_view bytes, const std::string& what) {
-  std::error_code ec;
-  json::value v = json::parse(bytes, ec);
+  json::error_code ec;
+  json::value v = parse_finite_json(bytes, ec);
   if (ec) throw_error(errc::invalid_argument, "invalid JSON in " + what + ": " + ec.message());
   if (!v.is_object()) throw_error(errc::invalid_argument, what + " is not a JSON object");
   return std::move(v.as_object());

@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "sandnet/cni/version.hpp"
+#include "sandnet/common/finite_json.hpp"
 
 namespace json = boost::json;
 
@@ -258,8 +259,8 @@ std::string result_version(const json::object& result) {
 }
 
 json::object parse_result(std::string_view stdout_bytes, std::string_view config_version) {
-  std::error_code ec;
-  json::value v = json::parse(stdout_bytes, ec);
+  json::error_code ec;
+  json::value v = parse_finite_json(stdout_bytes, ec);
   if (ec) throw_error(errc::invalid_argument, "result is not valid JSON: " + ec.message());
   if (!v.is_object()) throw_error(errc::invalid_argument, "result is not a JSON object");
   json::object& r = v.as_object();
@@ -296,10 +297,15 @@ std::optional<CniErrorInfo> parse_error_object(std::string_view stdout_bytes) {
   json::value v = json::parse(stdout_bytes, ec);
   if (ec || !v.is_object()) return std::nullopt;
   const json::object& o = v.as_object();
+  // A code that is no uint32 is not an error object (libcni's uint field
+  // refuses it too): the caller then reports the raw output.
   const json::value* code = o.if_contains("code");
   if (!code || !(code->is_int64() || code->is_uint64())) return std::nullopt;
+  json::error_code code_ec;
+  const auto code_value = code->to_number<std::uint32_t>(code_ec);
+  if (code_ec) return std::nullopt;
   CniErrorInfo info;
-  info.code = static_cast<std::uint32_t>(code->to_number<std::int64_t>());
+  info.code = code_value;
   if (const json::value* m = o.if_contains("msg"); m && m->is_string()) info.msg = m->as_string();
   if (const json::value* d = o.if_contains("details"); d && d->is_string())
     info.details = d->as_string();

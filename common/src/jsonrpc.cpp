@@ -1,4 +1,5 @@
 #include "sandnet/common/jsonrpc.hpp"
+#include "sandnet/common/finite_json.hpp"
 
 #include "sandnet/common/json_strict.hpp"
 
@@ -18,7 +19,7 @@ bool valid_id(const json::value& id) { return id.is_string() || id.is_number() |
 std::variant<Request, ErrorReply> parse_request(std::string_view line) {
   if (line.size() > kMaxLineBytes) return make_reply(nullptr, kInvalidRequest, "request line too long");
   json::error_code ec;
-  json::value v = json::parse(line, ec);
+  json::value v = parse_finite_json(line, ec);
   if (ec) return make_reply(nullptr, kParseError, "parse error: " + ec.message());
   if (!v.is_object()) return make_reply(nullptr, kInvalidRequest, "request must be a JSON object");
   auto& obj = v.get_object();
@@ -107,7 +108,7 @@ std::string serialize_request(std::uint64_t id, std::string_view method, const j
 
 Response parse_response(std::string_view line) {
   json::error_code ec;
-  json::value v = json::parse(line, ec);
+  json::value v = parse_finite_json(line, ec);
   if (ec) throw_error(errc::protocol_error, "bad response from daemon: " + ec.message());
   if (!v.is_object()) throw_error(errc::protocol_error, "bad response from daemon: not an object");
   auto& obj = v.get_object();
@@ -160,7 +161,13 @@ Error to_error(const ErrorObject& error) {
     if (auto* cni = data->if_contains("cni"); cni && cni->is_object()) {
       CniErrorInfo info;
       const auto& c = cni->get_object();
-      if (auto* v = c.if_contains("code"); v && v->is_number()) info.code = v->to_number<std::uint32_t>();
+      // A code that is no uint32 (negative, fractional, huge) is left 0: to_number
+      // would throw a non-Error for it.
+      if (auto* v = c.if_contains("code")) {
+        json::error_code ec;
+        const auto code = v->to_number<std::uint32_t>(ec);
+        if (!ec) info.code = code;
+      }
       if (auto* v = c.if_contains("msg"); v && v->is_string()) info.msg = std::string(v->get_string());
       if (auto* v = c.if_contains("details"); v && v->is_string()) info.details = std::string(v->get_string());
       out.set_cni(std::move(info));

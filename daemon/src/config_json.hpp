@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sandnet/common/error.hpp"
+#include "sandnet/common/finite_json.hpp"
 
 namespace sandnet::daemon::detail {
 
@@ -62,7 +63,10 @@ inline boost::json::value parse_json(std::string_view text, std::string_view sou
             "not valid JSON (line " + std::to_string(line) + ", column " + std::to_string(column) +
                 "): " + ec.message());
   }
-  return parser.release();
+  boost::json::value doc = parser.release();
+  // Read back as infinity, which would be written out as "Infinity" (not JSON).
+  if (has_non_finite(doc)) fail_at(source, "", "a number is out of range");
+  return doc;
 }
 
 inline std::optional<std::int64_t> as_int64(const boost::json::value& v) noexcept {

@@ -275,15 +275,21 @@ std::string_view newest_line(std::string_view text) {
   return line;
 }
 
+}  // namespace
+
+SandboxRecord parse_record_text(std::string_view text, std::string_view source) {
+  json::value doc = detail::parse_json(newest_line(text), source);
+  return with_context(source, [&] { return json::value_to<SandboxRecord>(doc); });
+}
+
+namespace {
+
 SandboxRecord read_record(const std::filesystem::path& path, std::string_view expected_id) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) throw_errno("lstat " + path.string());
   if (!S_ISREG(st.st_mode))
     throw_error(errc::invalid_argument, path.string() + ": not a regular file");
-  const std::string text = fs::read_file(path);
-  json::value doc = detail::parse_json(newest_line(text), path.string());
-  SandboxRecord rec =
-      with_context(path.string(), [&] { return json::value_to<SandboxRecord>(doc); });
+  SandboxRecord rec = parse_record_text(fs::read_file(path), path.string());
   if (rec.id != expected_id)
     throw_error(errc::invalid_argument, path.string() + ": holds sandbox \"" + rec.id +
                                             "\", not \"" + std::string(expected_id) + "\"");

@@ -136,3 +136,11 @@ TEST(CniSha512, CnitoolContainerId) {
   EXPECT_EQ(id.size(), 28u);
   EXPECT_EQ(cnitool_container_id("/var/run//netns/./x/../testing/"), id);
 }
+
+// Found with fuzz_cni_result (the same parse): an entry holding a number
+// beyond a double would be written back as "Infinity" and then be corrupt.
+TEST(CniCache, NumberBeyondADoubleIsRefused) {
+  EXPECT_THROW(ResultCache::deserialize(R"({"kind":"cniCacheV1","containerId":"c","ifName":"eth0",)"
+                                        R"("networkName":"n","capabilityArgs":{"bandwidth":{"rate":1e400}}})"),
+               Error);
+}

@@ -191,3 +191,12 @@ TEST(CniVersion, SelectionAndComparison) {
   for (auto v : kSupportedVersions) EXPECT_TRUE(is_supported_version(v));
   EXPECT_FALSE(is_supported_version("0.5.0"));
 }
+
+// Found with fuzz_cni_result (the same parse): a number beyond a double in a
+// network list would reach plugins' stdin as "Infinity", which is not JSON.
+TEST(CniConfig, NumberBeyondADoubleIsRefused) {
+  EXPECT_THROW(parse_network_list(R"({"cniVersion":"1.0.0","name":"n","plugins":[{"type":"bridge","mtu":1e400}]})", "f"),
+               Error);
+  EXPECT_THROW(parse_network_config(R"({"cniVersion":"1.0.0","name":"n","type":"bridge","x":-1e400})", "f.conf"),
+               Error);
+}

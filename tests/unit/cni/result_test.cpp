@@ -117,3 +117,25 @@ TEST(CniResult, ErrorObjectsAreRecognized) {
   EXPECT_FALSE(parse_error_object(R"({"cniVersion":"1.0.0","ips":[]})"));
   EXPECT_FALSE(parse_error_object("garbage"));
 }
+
+// Found by fuzz_cni_result: a code above INT64_MAX made to_number throw a
+// boost::system::system_error (not an Error) out of the plugin runner, and
+// codes outside uint32 were truncated (4294967296 became 0).
+TEST(CniResult, ErrorObjectWithACodeOutsideUint32IsNotOne) {
+  for (const char* code : {"18446744073709551615", "4294967296", "-1"}) {
+    const std::string out = std::string(R"({"code":)") + code + R"(,"msg":"boom"})";
+    EXPECT_FALSE(parse_error_object(out)) << out;
+  }
+  auto top = parse_error_object(R"({"code":4294967295,"msg":"boom"})");
+  ASSERT_TRUE(top);
+  EXPECT_EQ(top->code, 4294967295u);
+}
+
+// Found by fuzz_cni_result: Boost.JSON reads 1e400 as infinity and writes it
+// back as "Infinity", so a plugin's result with such a number was accepted
+// and then made the record, the cache entry and the reply unreadable JSON.
+TEST(CniResult, NumberBeyondADoubleIsRefused) {
+  EXPECT_THROW(parse_result(R"({"cniVersion":"1.0.0","ips":[],"x":{"mtu":1e400}})", "1.0.0"), Error);
+  EXPECT_THROW(parse_result(R"({"cniVersion":"1.0.0","dns":{"n":[-1e999]}})", "1.0.0"), Error);
+  EXPECT_NO_THROW(parse_result(R"({"cniVersion":"1.0.0","x":1e300})", "1.0.0"));
+}

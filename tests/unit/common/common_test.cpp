@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <filesystem>
+#include <variant>
 
 #include "sandnet/common/error.hpp"
 #include "sandnet/common/fs.hpp"
@@ -77,6 +78,33 @@ TEST(JsonRpc, BadInputGivesErrorReplies) {
   EXPECT_EQ(code(R"({"jsonrpc":"2.0","id":{},"method":"x"})"), rpc::kInvalidRequest);
   EXPECT_EQ(code(R"({"jsonrpc":"2.0","id":1,"method":"x","params":[1]})"), rpc::kInvalidParams);
   EXPECT_EQ(code(R"({"jsonrpc":"2.0","id":1,"method":""})"), rpc::kInvalidRequest);
+}
+
+// Found by fuzz_jsonrpc: a reply whose data.cni.code was no uint32 made
+// to_error throw a boost::system::system_error instead of returning an Error.
+TEST(JsonRpc, ToErrorKeepsACniErrorWhoseCodeIsNoUint32) {
+  for (const char* code : {"-1", "1.5", "4294967296", "18446744073709551615"}) {
+    const std::string line = std::string(R"({"jsonrpc":"2.0","id":1,"error":{"code":-32004,"message":"m",)") +
+                             R"("data":{"cni":{"code":)" + code + R"(,"msg":"boom"}}}})";
+    Error e = rpc::to_error(*rpc::parse_response(line).error);
+    ASSERT_TRUE(e.cni()) << line;
+    EXPECT_EQ(e.cni()->code, 0u) << line;
+    EXPECT_EQ(e.cni()->msg, "boom");
+    EXPECT_TRUE(e.is(errc::plugin_failed));
+  }
+}
+
+// Found by fuzz_jsonrpc: Boost.JSON reads 1e400 as infinity and writes it
+// back as "Infinity" (not JSON). A caller's capabilities holding such a number
+// were accepted and then made the sandbox's record and plugin stdin unreadable.
+TEST(JsonRpc, NumberBeyondADoubleIsAParseError) {
+  auto parsed = rpc::parse_request(
+      R"({"jsonrpc":"2.0","id":1,"method":"sandbox.setup","params":{"id":"p","pid":1,"capabilities":{"x":[1e400]}}})");
+  ASSERT_TRUE(std::holds_alternative<rpc::ErrorReply>(parsed));
+  EXPECT_EQ(std::get<rpc::ErrorReply>(parsed).error.code, rpc::kParseError);
+  EXPECT_THROW(rpc::parse_response(R"({"jsonrpc":"2.0","id":1,"result":{"x":-1e999}})"), Error);
+  EXPECT_TRUE(std::holds_alternative<rpc::Request>(
+      rpc::parse_request(R"({"jsonrpc":"2.0","id":1,"method":"m","params":{"x":1e300}})")));
 }
 
 TEST(JsonRpc, ErrorRoundTripsThroughTheWire) {

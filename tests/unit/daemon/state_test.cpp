@@ -365,5 +365,22 @@ TEST(StateStore, LoadAllOrdersAndSetsCorruptFilesAside) {
   EXPECT_FALSE(store.load("broken"));
 }
 
+// Found by fuzz_state_record (after the same bug in fuzz_jsonrpc): a record
+// holding a number beyond a double read back as infinity, which the next
+// update would have written as "Infinity" (not JSON).
+TEST(StateStore, RecordWithANumberBeyondADoubleIsRefused) {
+  SandboxRecord r = sample("pod1");
+  std::string line = json::serialize(json::value_from(r));
+  EXPECT_EQ(parse_record_text(line + "\n", "t").id, "pod1");
+  const std::string caps = R"("capabilities":{)";
+  line.replace(line.find(caps), caps.size(), caps + R"("x":1e400,)");
+  try {
+    parse_record_text(line + "\n", "t");
+    ADD_FAILURE() << "accepted " << line;
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("out of range"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace sandnet::daemon

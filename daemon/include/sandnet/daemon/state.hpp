@@ -76,6 +76,12 @@ AttachmentRecord tag_invoke(boost::json::value_to_tag<AttachmentRecord>,
 void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const SandboxRecord& r);
 SandboxRecord tag_invoke(boost::json::value_to_tag<SandboxRecord>, const boost::json::value& v);
 
+// Parses the text of a record file: its newest state, the last complete
+// line (a torn tail without a newline is ignored; a text without any newline
+// is one record). source names the file in errors. Throws
+// Error(invalid_argument).
+SandboxRecord parse_record_text(std::string_view text, std::string_view source);
+
 // The protocol view (sandbox.get / sandbox.list / setup reply).
 protocol::SandboxInfo to_info(const SandboxRecord& record);
 
