@@ -30,6 +30,7 @@
 #include "sandnet/netns/handle.hpp"
 #include "sandnet/netns/netlink_view.hpp"
 #include "sandnet/netns/pin.hpp"
+#include "previous_run.hpp"
 
 namespace sandnet::daemon {
 namespace asio = boost::asio;
@@ -1031,6 +1032,20 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
   auto work22 = [this] { return store_.load_all(); };
   auto loaded = co_await offload(pool_, std::move(work22));
   problems.insert(problems.end(), loaded.errors.begin(), loaded.errors.end());
+  // Before anything acts on a sandbox: what a killed previous run's plugins
+  // started must not act after us (the plugins themselves died with it).
+  const bool leading = lead_own_session();
+  if (!leading)
+    spdlog::warn("sandnetd leads no session of its own (started as a process group leader): the children of a "
+                 "killed run's plugins cannot be found at the next start");
+  auto work_previous = [state_dir = config->state_dir, leading] {
+    return take_over_from_previous_run(state_dir, leading, std::chrono::seconds(10));
+  };
+  auto previous = co_await offload(pool_, std::move(work_previous));
+  if (!previous.killed.empty())
+    spdlog::warn("recovery: killed {} process(es) left by the previous run (pid {})", previous.killed.size(),
+                 previous.previous_pid);
+  problems.insert(problems.end(), previous.problems.begin(), previous.problems.end());
   // Temp files of atomic writes (records, CNI cache entries) that a kill
   // left between create and rename; ours, written before this start.
   auto work_temps = [config, records = store_.records_dir(), started = started_] {

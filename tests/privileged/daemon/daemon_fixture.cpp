@@ -119,6 +119,7 @@ TestDaemon::TestDaemon(DaemonOptions options) : options_(options) {
   failing_ = network_ + "f";
   slow_ = network_ + "s";
   flaky_ = network_ + "d";
+  late_ = network_ + "l";
   ported_ = network_ + "p";
   dual_ = network_ + "6";
   bridge_ = unique_name("sndm");
@@ -184,6 +185,19 @@ void TestDaemon::write_config() {
                      {"name", flaky_},
                      {"plugins", json::array{bridge_plugin(flaky_), json::object{{"type", "sndm-flaky"}}}}};
   fs::write_file_atomic(conf_dir_ + "/40-" + flaky_ + ".conflist", json::serialize(flaky), 0644);
+  fs::write_file_atomic(root_ + "/bin/sndm-late",
+                        "#!/bin/sh\n"
+                        "cat >/dev/null\n"
+                        "if [ \"$CNI_COMMAND\" = ADD ]; then\n"
+                        "  (sleep 1.5; touch " + late_marker() + ") &\n"
+                        "  sleep 10\n"
+                        "fi\n"
+                        "exit 0\n",
+                        0755);
+  json::object late{{"cniVersion", "1.0.0"},
+                    {"name", late_},
+                    {"plugins", json::array{bridge_plugin(late_), json::object{{"type", "sndm-late"}}}}};
+  fs::write_file_atomic(conf_dir_ + "/45-" + late_ + ".conflist", json::serialize(late), 0644);
   json::object ported{{"cniVersion", "1.0.0"},
                       {"name", ported_},
                       {"plugins", json::array{bridge_plugin(ported_),
@@ -198,7 +212,7 @@ void TestDaemon::write_config() {
   fs::write_file_atomic(conf_dir_ + "/60-" + dual_ + ".conflist", json::serialize(dual), 0644);
   json::array unguarded;
   if (!options_.anti_spoofing)
-    for (const auto* net : {&network_, &failing_, &slow_, &flaky_, &ported_, &dual_}) unguarded.emplace_back(*net);
+    for (const auto* net : {&network_, &failing_, &slow_, &flaky_, &late_, &ported_, &dual_}) unguarded.emplace_back(*net);
   json::object config{
       {"socket", socket_},
       {"socketMode", "0666"},

@@ -83,6 +83,11 @@ class TestDaemon {
   const std::string& slow_network() const { return slow_; }        // bridge, then a 0.5 s pause
   // bridge, then a plugin whose DEL fails while del_fails_marker() exists.
   const std::string& flaky_network() const { return flaky_; }
+  // bridge, then a plugin whose ADD takes 10 s and starts a child that
+  // touches late_marker() 1.5 s in (as host-local under bridge, or iptables
+  // under portmap, act after their plugin).
+  const std::string& late_network() const { return late_; }
+  std::string late_marker() const { return root_ + "/late-acted"; }
   // bridge, then portmap (portMappings); its own host-local pool.
   const std::string& ported_network() const { return ported_; }
   // bridge with host-local on an IPv4 and an IPv6 (fd00:203:<n>::/64) range.
@@ -108,7 +113,7 @@ class TestDaemon {
   DaemonOptions options_;
   std::string root_;
   std::string socket_, state_dir_, netns_dir_, cache_dir_, conf_dir_, ipam_dir_, log_path_, config_path_;
-  std::string network_, failing_, slow_, flaky_, ported_, dual_, bridge_, nft_table_;
+  std::string network_, failing_, slow_, flaky_, late_, ported_, dual_, bridge_, nft_table_;
   pid_t pid_ = -1;
 };
 

@@ -823,6 +823,38 @@ TEST_F(DaemonTest, TornReadyLineDoesNotRollBackAFinishedSetup) {
   EXPECT_TRUE(daemon_->allocated_ips(daemon_->network()).empty());
 }
 
+// kill -9 while a plugin's ADD runs: the plugin dies with the daemon, and
+// what it started (as host-local under bridge, iptables under portmap) is
+// killed by the next start before recovery rolls the sandbox back, so it
+// cannot act on an attachment that no longer exists.
+TEST_F(DaemonTest, WhatAKilledRunsPluginsStartedDoesNotOutliveTheRestart) {
+  Sandbox sandbox;
+  auto id = unique_name("pod");
+  auto params = setup_params(id, sandbox.pid());
+  params["networks"] = json::array{json::string(daemon_->late_network())};
+  auto setup = std::async(std::launch::async, [&] {
+    try {
+      return daemon_->connect().call("sandbox.setup", params).result.has_value();
+    } catch (const std::exception&) {
+      return false;  // the daemon died under the call
+    }
+  });
+  // The late plugin is running once its record says "setting-up" and a
+  // moment has passed.
+  const auto record = daemon_->state_dir() + "/sandboxes/" + id + ".json";
+  for (int i = 0; i < 100 && !std::filesystem::exists(record); ++i) std::this_thread::sleep_for(20ms);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(daemon_->stop(/*kill9=*/true), 128 + SIGKILL);
+  EXPECT_FALSE(setup.get());
+  daemon_->start();
+  // The child would have acted 1.5 s into the ADD.
+  std::this_thread::sleep_for(2s);
+  EXPECT_FALSE(std::filesystem::exists(daemon_->late_marker())) << daemon_->log();
+  EXPECT_NE(daemon_->log().find("killed"), std::string::npos) << daemon_->log();
+  EXPECT_EQ(error_code(daemon_->connect().call("sandbox.get", json::object{{"id", id}})), rpc::kNotFound);
+  EXPECT_TRUE(daemon_->allocated_ips(daemon_->late_network()).empty());
+}
+
 TEST_F(DaemonTest, AutoTeardownWhenTheSandboxProcessExits) {
   auto sandbox = std::make_unique<Sandbox>();
   auto c = daemon_->connect();
