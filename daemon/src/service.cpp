@@ -411,7 +411,8 @@ struct PreparedSetup {
 // Blocking (pool thread): plan, open the netns, authorize, build the record
 // and pin. On failure nothing is left.
 PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::size_t owned,
-                            const protocol::SetupParams& p, unique_fd passed_fd, SandboxClaims& claims) {
+                            const protocol::SetupParams& p, unique_fd passed_fd, SandboxClaims& claims,
+                            const PinMarks& pin_marks) {
   PreparedSetup s{load_catalog(config), open_netns(p.ref, p.pid, std::move(passed_fd)), {}};
   const SetupPlan plan = plan_setup(p, s.catalog);
   SetupAsk ask{plan.networks, p.capabilities, {}, owned};
@@ -453,8 +454,19 @@ PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::siz
   }
 
   // Before the record is on disk: a pin changes nothing a restart cannot see
-  // (a pin without a record is removed at start).
-  netns::pin(s.opened.handle, config.netns_dir, pin_name_for(p.id));
+  // (a marked pin without a record is removed at start).
+  const std::string pin_name = pin_name_for(p.id);
+  pin_marks.mark(pin_name);
+  try {
+    netns::pin(s.opened.handle, config.netns_dir, pin_name);
+  } catch (...) {
+    // Not ours after all: an existing file of that name is left alone.
+    try {
+      pin_marks.unmark(pin_name);
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
   return s;
 }
 
@@ -465,6 +477,7 @@ SandboxService::SandboxService(asio::io_context& io, Config config)
       config_(std::make_shared<const Config>(std::move(config))),
       runtime_(std::make_shared<cni::Runtime>(runtime_options(*config_))),
       store_(config_->state_dir),
+      pin_marks_(config_->state_dir),
       pool_(kBlockingThreads),
       setup_slots_(config_->max_concurrent_setups),
       maintenance_timer_(io),
@@ -510,7 +523,10 @@ asio::awaitable<std::vector<std::string>> SandboxService::salvage(std::string id
   if (entries.empty()) {
     std::vector<std::string> problems;
     try {
-      auto work_unpin = [dir = config->netns_dir, name = pin_name_for(id)] { netns::unpin(dir, name); };
+      auto work_unpin = [this, dir = config->netns_dir, name = pin_name_for(id)] {
+        netns::unpin(dir, name);
+        pin_marks_.unmark(name);
+      };
       co_await offload(pool_, std::move(work_unpin));
     } catch (const std::exception& e) {
       problems.emplace_back(e.what());
@@ -591,9 +607,10 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
     unique_fd passed_fd = fds.empty() ? unique_fd() : std::move(fds.front());
     // Everything up to the pin in one hop to the pool: on this 2-core VM
     // waking an idle thread costs 0.05-0.25 ms, more than most steps.
-    auto work3 = [config, caller, owned, &p, fd = std::move(passed_fd), &claims = claims_]() mutable {
+    auto work3 = [config, caller, owned, &p, fd = std::move(passed_fd), &claims = claims_,
+                  &marks = pin_marks_]() mutable {
       std::optional<PreparedSetup> result;
-      result.emplace(prepare_setup(*config, caller, owned, p, std::move(fd), claims));
+      result.emplace(prepare_setup(*config, caller, owned, p, std::move(fd), claims, marks));
       return result;
     };
     prepared = co_await offload(pool_, std::move(work3));
@@ -722,6 +739,7 @@ asio::awaitable<std::vector<std::string>> SandboxService::remove_attachments(con
     }
     try {
       netns::unpin(dir, pin_name_for(id));
+      pin_marks_.unmark(pin_name_for(id));
       store_.remove(id);
     } catch (const std::exception& e) {
       failed.emplace_back(e.what());
@@ -955,8 +973,8 @@ asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
   auto work17 = [this] { return store_.load_all(); };
   auto loaded = co_await offload(pool_, std::move(work17));
   for (const auto& err : loaded.errors) errors.emplace_back(err);
-  auto work18 = [dir = config->netns_dir] { return netns::list_pins(dir); };
-  auto pins = co_await offload(pool_, std::move(work18));
+  auto work18 = [this, dir = config->netns_dir] { return std::make_pair(netns::list_pins(dir), pin_marks_.all()); };
+  auto [pins, marks] = co_await offload(pool_, std::move(work18));
 
   // Records whose setup never finished or whose pin has gone: finish them.
   for (auto& record : loaded.records) {
@@ -978,10 +996,11 @@ asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
     removed.emplace_back(record.id);
     for (const auto& e : result.errors) errors.emplace_back(record.id + ": " + e);
   }
-  // Our pins without a record: DEL what the CNI cache knows of them, then unpin.
-  for (const auto& pin : pins) {
-    if (!pin.name.starts_with(kPinPrefix)) continue;
-    std::string id = pin.name.substr(kPinPrefix.size());
+  // Our pins without a record (marked ones: a "sandnet-x" someone else made
+  // is not ours): DEL what the CNI cache knows of them, then unpin.
+  for (const auto& name : marks) {
+    if (!name.starts_with(kPinPrefix)) continue;
+    std::string id = name.substr(kPinPrefix.size());
     if (owners_.count(id) || locks_.is_locked(id) || !validate::is_container_id(id)) continue;
     auto problems = co_await salvage(id, "gc: pin without a record");
     if (problems.empty()) removed.emplace_back(id);
@@ -1056,11 +1075,11 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
   };
   for (const auto& name : co_await offload(pool_, std::move(work_temps)))
     spdlog::info("recovery: removed {}, left by an interrupted write", name);
-  auto work23 = [dir = config->netns_dir] {
+  auto work23 = [this, dir = config->netns_dir] {
     netns::ensure_shared_pin_dir(dir);
-    return netns::list_pins(dir);
+    return std::make_pair(netns::list_pins(dir), pin_marks_.all());
   };
-  auto pins = co_await offload(pool_, std::move(work23));
+  auto [pins, marks] = co_await offload(pool_, std::move(work23));
   for (const auto& r : loaded.records) {
     owners_.emplace(r.id, r.owner_uid);
     if (r.netns_inode == 0) continue;
@@ -1167,11 +1186,19 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
   // Sandboxes without a readable record: a record set aside as corrupt, or a
   // pin made before the record was written. Their CNI cache entries (written
   // only after a plugin acted, so after the record) say what to DEL.
+  // Only marked pins are ours: netnsDir is shared, and a "sandnet-x" that
+  // `ip netns add` made stays.
   std::set<std::string> orphans(loaded.unreadable_ids.begin(), loaded.unreadable_ids.end());
-  for (const auto& pin : pins) {
-    if (!pin.name.starts_with(kPinPrefix)) continue;
-    std::string id = pin.name.substr(kPinPrefix.size());
+  const std::set<std::string> marked(marks.begin(), marks.end());
+  for (const auto& name : marks) {
+    if (!name.starts_with(kPinPrefix)) continue;
+    std::string id = name.substr(kPinPrefix.size());
     if (validate::is_container_id(id)) orphans.insert(std::move(id));
+  }
+  for (const auto& pin : pins) {
+    const std::string id = pin.name.substr(std::min(pin.name.size(), kPinPrefix.size()));
+    if (pin.name.starts_with(kPinPrefix) && !marked.count(pin.name) && !owners_.count(id))
+      spdlog::info("recovery: {} is not marked as sandnet's (made by another tool?): left alone", pin.path.string());
   }
   for (const auto& id : orphans) {
     if (owners_.count(id)) continue;

@@ -726,9 +726,12 @@ TEST_F(DaemonTest, RestartServesFinishedSandboxesAndRollsBackHalfDoneOnes) {
   // the list's ADD finished; with it, recovery serves the sandbox again).
   for (const auto& entry : std::filesystem::directory_iterator(daemon_->cache_dir() + "/results"))
     if (entry.path().filename().string().find(half_id) != std::string::npos) std::filesystem::remove(entry.path());
-  // A stale pin of ours without a record.
+  // A stale pin of ours without a record (ours: marked in stateDir/pins),
+  // and one that another tool made under our prefix, which must stay.
   auto stale = daemon_->netns_dir() + "/sandnet-stale1";
-  ASSERT_TRUE(sh("touch " + stale).ok());
+  ASSERT_TRUE(sh("touch " + stale + " " + daemon_->state_dir() + "/pins/sandnet-stale1").ok());
+  auto not_ours = daemon_->netns_dir() + "/sandnet-notours";
+  ASSERT_TRUE(sh("touch " + not_ours).ok());
 
   daemon_->start();
   auto c = daemon_->connect();
@@ -740,6 +743,11 @@ TEST_F(DaemonTest, RestartServesFinishedSandboxesAndRollsBackHalfDoneOnes) {
   EXPECT_FALSE(std::filesystem::exists(half_path));
   EXPECT_FALSE(std::filesystem::exists(daemon_->netns_dir() + "/sandnet-" + half_id));
   EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_FALSE(std::filesystem::exists(daemon_->state_dir() + "/pins/sandnet-stale1"));
+  EXPECT_TRUE(std::filesystem::exists(not_ours));
+  ASSERT_TRUE(c.call("gc").result);
+  EXPECT_TRUE(std::filesystem::exists(not_ours));  // gc leaves it too
+  std::filesystem::remove(not_ours);
   EXPECT_EQ(daemon_->allocated_ips(daemon_->network()).size(), 1u);
   EXPECT_EQ(half.exec({"ip", "-o", "link"}).out.find("eth0"), std::string::npos);
   EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", id}}).result);

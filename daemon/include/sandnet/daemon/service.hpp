@@ -29,6 +29,7 @@
 #include "sandnet/common/unique_fd.hpp"
 #include "sandnet/daemon/async_sync.hpp"
 #include "sandnet/daemon/config.hpp"
+#include "sandnet/daemon/pin_marks.hpp"
 #include "sandnet/daemon/sandbox_claims.hpp"
 #include "sandnet/daemon/policy.hpp"
 #include "sandnet/daemon/state.hpp"
@@ -132,6 +133,7 @@ class SandboxService {
   std::shared_ptr<const Config> config_;
   std::shared_ptr<cni::Runtime> runtime_;
   StateStore store_;
+  PinMarks pin_marks_;  // which pins in netnsDir are ours
   boost::asio::thread_pool pool_;
   KeyedMutex locks_;
   AsyncSemaphore setup_slots_;
