@@ -11,6 +11,7 @@
 #include "sandnet/cni/runtime.hpp"
 #include "sandnet/cni/sha512.hpp"
 #include "sandnet/common/error.hpp"
+#include "sandnet/common/finite_json.hpp"
 
 namespace json = boost::json;
 
@@ -145,8 +146,8 @@ int run_cni(const std::vector<std::string>& args) {
     rt.ifname = ifname ? ifname : "eth0";
     rt.args = cni::parse_cni_args(env_or("CNI_ARGS", ""));
     if (const std::string caps = env_or("CAP_ARGS", ""); !caps.empty()) {
-      std::error_code ec;
-      json::value v = json::parse(caps, ec);
+      boost::json::error_code ec;
+      json::value v = parse_finite_json(caps, ec);
       // cnitool unmarshals into a map: JSON null is no capability arguments.
       if (ec || !(v.is_object() || v.is_null()))
         throw_error(errc::invalid_argument, "CAP_ARGS is not a JSON object");

@@ -13,13 +13,13 @@
 
 namespace sandnet::fs {
 
-std::string read_file(const std::filesystem::path& path) {
-  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (!fd) throw_errno("open " + path.string());
+namespace {
+
+std::string read_all_of(int fd, const std::filesystem::path& path) {
   std::string out;
   std::array<char, 16384> buf{};
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       throw_errno("read " + path.string());
@@ -28,6 +28,27 @@ std::string read_file(const std::filesystem::path& path) {
     out.append(buf.data(), static_cast<size_t>(n));
   }
   return out;
+}
+
+}  // namespace
+
+std::string read_file(const std::filesystem::path& path) {
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd) throw_errno("open " + path.string());
+  return read_all_of(fd.get(), path);
+}
+
+std::string read_regular_file(const std::filesystem::path& path) {
+  // O_NONBLOCK: a FIFO put in its place must not hang the reader.
+  unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK));
+  if (!fd) {
+    if (errno == ELOOP) throw_error(errc::invalid_argument, path.string() + ": a symlink, not a regular file");
+    throw_errno("open " + path.string());
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) throw_errno("fstat " + path.string());
+  if (!S_ISREG(st.st_mode)) throw_error(errc::invalid_argument, path.string() + ": not a regular file");
+  return read_all_of(fd.get(), path);
 }
 
 void write_all(int fd, std::string_view data, const std::string& what) {

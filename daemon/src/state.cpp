@@ -285,11 +285,7 @@ SandboxRecord parse_record_text(std::string_view text, std::string_view source) 
 namespace {
 
 SandboxRecord read_record(const std::filesystem::path& path, std::string_view expected_id) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) throw_errno("lstat " + path.string());
-  if (!S_ISREG(st.st_mode))
-    throw_error(errc::invalid_argument, path.string() + ": not a regular file");
-  SandboxRecord rec = parse_record_text(fs::read_file(path), path.string());
+  SandboxRecord rec = parse_record_text(fs::read_regular_file(path), path.string());
   if (rec.id != expected_id)
     throw_error(errc::invalid_argument, path.string() + ": holds sandbox \"" + rec.id +
                                             "\", not \"" + std::string(expected_id) + "\"");

@@ -1,3 +1,4 @@
+#include <sys/stat.h>
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -159,6 +160,41 @@ TEST(Protocol, SetupParamsRejectsBadFields) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("netwrks"), std::string::npos);
   }
+}
+
+TEST(Fs, ReadRegularFileNeverFollowsOrBlocks) {
+  test::TempDir dir;
+  const auto base = std::filesystem::path(dir.path());
+  fs::write_file_atomic(base / "real", "content", 0600);
+  EXPECT_EQ(fs::read_regular_file(base / "real"), "content");
+  std::filesystem::create_symlink(base / "real", base / "link");
+  std::filesystem::create_directory(base / "dir");
+  ASSERT_EQ(::mkfifo((base / "fifo").c_str(), 0600), 0);
+  for (const char* name : {"link", "dir", "fifo"}) {
+    try {
+      fs::read_regular_file(base / name);
+      ADD_FAILURE() << name << " was read";
+    } catch (const Error& e) {
+      EXPECT_TRUE(e.is(errc::invalid_argument)) << name << ": " << e.what();
+    }
+  }
+}
+
+TEST(Fs, StaleTempFilesOfAtomicWritesAreRemoved) {
+  test::TempDir dir;
+  const auto base = std::filesystem::path(dir.path());
+  fs::write_file_atomic(base / "keep", "x", 0600);
+  fs::write_file_atomic(base / ".keep.tmp-0123456789ab", "torn", 0600);   // a dead writer's
+  fs::write_file_atomic(base / ".other.tmp-nothexnothex", "x", 0600);     // not our pattern
+  EXPECT_TRUE(fs::is_atomic_temp_name(".keep.tmp-0123456789ab"));
+  EXPECT_FALSE(fs::is_atomic_temp_name("keep.tmp-0123456789ab"));
+  EXPECT_FALSE(fs::is_atomic_temp_name(".keep.tmp-0123456789a"));
+  // Written after the cut-off: a live writer's, kept.
+  EXPECT_TRUE(fs::remove_stale_temp_files(base, std::filesystem::file_time_type::min()).empty());
+  auto removed = fs::remove_stale_temp_files(base, std::filesystem::file_time_type::clock::now() + std::chrono::seconds(1));
+  EXPECT_EQ(removed, std::vector<std::string>{".keep.tmp-0123456789ab"});
+  EXPECT_TRUE(std::filesystem::exists(base / "keep"));
+  EXPECT_TRUE(std::filesystem::exists(base / ".other.tmp-nothexnothex"));
 }
 
 TEST(Fs, AtomicWriteReplacesContent) {

@@ -76,8 +76,8 @@ class Error : public std::exception {
 [[noreturn]] void throw_errno(int err, std::string context);
 [[noreturn]] void throw_error(errc e, std::string context);
 
-// Runs f(); an Error thrown from it gets "ctx: " prepended. Any other
-// std::exception is turned into errc::internal with its what().
+// Runs f(); an Error thrown from it gets "ctx: " prepended. Other exceptions
+// pass through unchanged (the server reports them as internal errors).
 template <class F>
 decltype(auto) with_context(std::string_view ctx, F&& f) {
   try {

@@ -12,6 +12,9 @@ namespace sandnet::fs {
 
 // Reads a whole regular file. Throws Error (errno code, context names the path).
 std::string read_file(const std::filesystem::path& path);
+// Reads path only if it is a regular file, never following a symlink (one
+// open, then fstat: no window for a swap). Error(invalid_argument) otherwise.
+std::string read_regular_file(const std::filesystem::path& path);
 
 // How far write_file_atomic goes to survive a crash.
 enum class Durability {
