@@ -302,6 +302,8 @@ void tag_invoke(json::value_from_tag, json::value& v, const RuntimeInfo& x) {
                    {"cniVersions", json::value_from(x.cni_versions)},
                    {"idMappings", json::object{{"uids", json::value_from(x.uid_mappings)},
                                                {"gids", json::value_from(x.gid_mappings)}}},
+                   {"subordinateIds", json::object{{"uids", json::value_from(x.subordinate_uids)},
+                                                   {"gids", json::value_from(x.subordinate_gids)}}},
                    {"netnsDir", x.netns_dir},
                    {"caller", json::object{{"uid", x.caller_uid}, {"gid", x.caller_gid}}}};
 }
@@ -317,6 +319,13 @@ RuntimeInfo tag_invoke(json::value_to_tag<RuntimeInfo>, const json::value& v) {
       for (const auto& x : *a) info.uid_mappings.push_back(json::value_to<IdRange>(x));
     if (auto* a = mr.array("gids"))
       for (const auto& x : *a) info.gid_mappings.push_back(json::value_to<IdRange>(x));
+  }
+  if (auto* m = r.object("subordinateIds")) {
+    Reader mr(*m, "subordinateIds");
+    if (auto* a = mr.array("uids"))
+      for (const auto& x : *a) info.subordinate_uids.push_back(json::value_to<IdRange>(x));
+    if (auto* a = mr.array("gids"))
+      for (const auto& x : *a) info.subordinate_gids.push_back(json::value_to<IdRange>(x));
   }
   info.netns_dir = r.string("netnsDir", false);
   if (auto* c = r.object("caller")) {

@@ -350,9 +350,12 @@ Config parse_config(std::string_view json_text, std::string source) {
   if (auto* cni = r.find("cni")) parse_cni(*cni, source, c.cni);
   if (auto* maps = r.find("idMappings")) {
     ObjectReader m(*maps, source, "idMappings");
-    m.only({"uids", "gids"});
+    m.only({"uids", "gids", "subordinate", "subuidFile", "subgidFile"});
     c.id_mappings.uids = parse_ranges(m, "uids", source);
     c.id_mappings.gids = parse_ranges(m, "gids", source);
+    if (auto b = m.boolean("subordinate")) c.id_mappings.subordinate = *b;
+    read_path(m, "subuidFile", c.id_mappings.subuid_file);
+    read_path(m, "subgidFile", c.id_mappings.subgid_file);
   }
   if (auto* rules = r.array("policy")) {
     for (std::size_t i = 0; i < rules->size(); ++i)
@@ -417,7 +420,10 @@ json::object to_json(const Config& c) {
                            {"defaultNetworks", json::value_from(c.cni.default_networks)},
                            {"nativeLoopback", c.cni.native_loopback}}},
       {"idMappings", json::object{{"uids", json::value_from(c.id_mappings.uids)},
-                                  {"gids", json::value_from(c.id_mappings.gids)}}},
+                                  {"gids", json::value_from(c.id_mappings.gids)},
+                                  {"subordinate", c.id_mappings.subordinate},
+                                  {"subuidFile", c.id_mappings.subuid_file.string()},
+                                  {"subgidFile", c.id_mappings.subgid_file.string()}}},
       {"policy", std::move(policy)},
       {"antiSpoofing", json::object{{"disabledNetworks", json::value_from(c.anti_spoofing.disabled_networks)},
                                     {"table", c.anti_spoofing.table}}},

@@ -74,7 +74,8 @@ const std::map<std::string, Method, std::less<>>& methods() {
       {method::kRuntimeInfo,
        [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
          no_params(r);
-         co_return json::value_from(s.runtime_info(c));
+         auto info = co_await s.runtime_info(c);
+         co_return json::value_from(info);
        }},
       {method::kGc,
        [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {

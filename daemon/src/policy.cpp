@@ -38,7 +38,8 @@ bool inside_ranges(const std::vector<protocol::IdRange>& ranges, const netns::Id
 // misconfigured runtime) could have handed the caller's namespace host IDs
 // the caller must not control, such as host root.
 void check_id_map(const std::vector<netns::IdMapEntry>& map,
-                  const std::vector<protocol::IdRange>& ranges, std::uint32_t own_id,
+                  const std::vector<protocol::IdRange>& ranges,
+                  const std::vector<protocol::IdRange>& subordinate, std::uint32_t own_id,
                   std::string_view kind) {
   if (map.empty())
     refuse("the " + std::string(kind) +
@@ -47,11 +48,12 @@ void check_id_map(const std::vector<netns::IdMapEntry>& map,
   for (const auto& e : map) {
     if (e.count == 0) continue;
     if (e.count == 1 && e.outside == own_id) continue;
-    if (inside_ranges(ranges, e)) continue;
+    if (inside_ranges(ranges, e) || inside_ranges(subordinate, e)) continue;
     refuse("the sandbox's " + std::string(kind) + " map entry \"" + std::to_string(e.inside) + " " +
            std::to_string(e.outside) + " " + std::to_string(e.count) + "\" maps host " +
            std::string(kind) + "s outside idMappings." + std::string(kind) +
-           "s and is not the caller's own " + std::string(kind) + " " + std::to_string(own_id));
+           "s and the caller's subordinate " + std::string(kind) + "s, and is not the caller's own " +
+           std::string(kind) + " " + std::to_string(own_id));
   }
 }
 
@@ -90,8 +92,8 @@ const PolicyRule* authorize_setup(const Config& config, const Caller& caller,
   if (facts.owner_uid != caller.uid)
     refuse("the sandbox's user namespace belongs to uid " + std::to_string(facts.owner_uid) +
            ", not to the caller (uid " + std::to_string(caller.uid) + ")");
-  check_id_map(facts.uid_map, config.id_mappings.uids, caller.uid, "uid");
-  check_id_map(facts.gid_map, config.id_mappings.gids, caller.gid, "gid");
+  check_id_map(facts.uid_map, config.id_mappings.uids, ask.subordinate_uids, caller.uid, "uid");
+  check_id_map(facts.gid_map, config.id_mappings.gids, ask.subordinate_gids, caller.gid, "gid");
 
   for (const auto& network : ask.networks) {
     if (!rule->allows_network(network))

@@ -31,6 +31,7 @@
 #include "sandnet/netns/netlink_view.hpp"
 #include "sandnet/netns/pin.hpp"
 #include "previous_run.hpp"
+#include "subordinate_ids.hpp"
 
 namespace sandnet::daemon {
 namespace asio = boost::asio;
@@ -417,6 +418,10 @@ PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::siz
   const SetupPlan plan = plan_setup(p, s.catalog);
   SetupAsk ask{plan.networks, p.capabilities, {}, owned};
   for (const auto& arg : p.args) ask.arg_keys.push_back(arg.first);
+  if (!caller.is_root() && config.id_mappings.subordinate) {
+    ask.subordinate_uids = read_subordinate_ranges(config.id_mappings.subuid_file, caller.uid);
+    ask.subordinate_gids = read_subordinate_ranges(config.id_mappings.subgid_file, caller.uid);
+  }
   authorize_setup(config, caller, s.opened.facts, ask);
 
   SandboxRecord& record = s.record;
@@ -918,8 +923,18 @@ asio::awaitable<std::vector<protocol::NetworkInfo>> SandboxService::networks(con
   co_return out;
 }
 
-protocol::RuntimeInfo SandboxService::runtime_info(const Caller& caller) const {
+asio::awaitable<protocol::RuntimeInfo> SandboxService::runtime_info(const Caller& caller) {
   protocol::RuntimeInfo info;
+  const auto& maps = config_->id_mappings;
+  if (!caller.is_root() && maps.subordinate) {
+    auto work_sub = [maps, uid = caller.uid] {
+      return std::make_pair(read_subordinate_ranges(maps.subuid_file, uid),
+                            read_subordinate_ranges(maps.subgid_file, uid));
+    };
+    auto [uids, gids] = co_await offload(pool_, std::move(work_sub));
+    info.subordinate_uids = std::move(uids);
+    info.subordinate_gids = std::move(gids);
+  }
   info.version = SANDNET_VERSION;
   for (auto v : cni::kSupportedVersions) info.cni_versions.emplace_back(v);
   info.uid_mappings = config_->id_mappings.uids;
@@ -927,7 +942,7 @@ protocol::RuntimeInfo SandboxService::runtime_info(const Caller& caller) const {
   info.netns_dir = config_->netns_dir.string();
   info.caller_uid = caller.uid;
   info.caller_gid = caller.gid;
-  return info;
+  co_return info;
 }
 
 asio::awaitable<json::object> SandboxService::status(const Caller& caller) {

@@ -224,7 +224,9 @@ void TestDaemon::write_config() {
                            {"pluginTimeoutSeconds", 20},
                            {"defaultNetworks", json::array{json::string(network_)}}}},
       {"idMappings", json::object{{"uids", json::array{json::object{{"hostID", 100000}, {"size", 65536}}}},
-                                  {"gids", json::array{json::object{{"hostID", 100000}, {"size", 65536}}}}}},
+                                  {"gids", json::array{json::object{{"hostID", 100000}, {"size", 65536}}}},
+                                  {"subuidFile", root_ + "/subuid"},
+                                  {"subgidFile", root_ + "/subgid"}}},
       {"policy", json::array{json::object{{"uid", kTestUid},
                                           {"networks", json::array{json::string(network_)}},
                                           {"maxSandboxes", 2},
@@ -240,6 +242,10 @@ void TestDaemon::write_config() {
       {"maxConnections", options_.max_connections},
       {"idleTimeoutSeconds", options_.idle_timeout_seconds},
   };
+  // kTestUid's subordinate ranges, as useradd would give them.
+  const std::string sub = std::to_string(kTestUid) + ":" + std::to_string(kTestSubordinateFirst) + ":65536\n";
+  fs::write_file_atomic(root_ + "/subuid", sub, 0644);
+  fs::write_file_atomic(root_ + "/subgid", sub, 0644);
   fs::write_file_atomic(config_path_, json::serialize(config), 0644);
 }
 

@@ -23,6 +23,8 @@ namespace sandnet::test {
 // The unprivileged caller of the security tests (numeric; no passwd entry needed).
 inline constexpr uid_t kTestUid = 64901;
 inline constexpr uid_t kOtherUid = 64902;
+// kTestUid's subordinate uid and gid range in the test daemon's subuid/subgid files.
+inline constexpr std::uint32_t kTestSubordinateFirst = 500000;
 
 // One client connection. Connects with the given effective uid/gid so that
 // SO_PEERCRED reports them (root's euid is restored at once).

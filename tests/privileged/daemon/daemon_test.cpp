@@ -251,6 +251,27 @@ TEST_F(DaemonTest, NonRootMaySetUpItsOwnUserNamespace) {
   EXPECT_TRUE(down.result) << describe(down);
 }
 
+// Rootless Podman, crun and LXC map the user's subordinate ranges: accepted
+// without a global idMappings range covering them; a map past them is not.
+TEST_F(DaemonTest, CallersOwnSubordinateRangesMayBeMapped) {
+  auto c = daemon_->connect(kTestUid, kTestUid);
+  Sandbox mapped(SandboxOptions{.owner_uid = kTestUid, .owner_gid = kTestUid, .host_id = kTestSubordinateFirst});
+  auto id = unique_name("pod");
+  auto r = c.call("sandbox.setup", setup_params(id, mapped.pid()));
+  ASSERT_TRUE(r.result) << describe(r);
+  EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", id}}).result);
+  Sandbox beyond(SandboxOptions{.owner_uid = kTestUid, .owner_gid = kTestUid, .host_id = kTestSubordinateFirst + 1});
+  r = c.call("sandbox.setup", setup_params(unique_name("pod"), beyond.pid()));
+  EXPECT_EQ(error_code(r), rpc::kPermissionDenied) << describe(r);
+  EXPECT_NE(describe(r).find("subordinate"), std::string::npos) << describe(r);
+  // runtime.info tells the caller its ranges.
+  auto info = c.call("runtime.info");
+  ASSERT_TRUE(info.result) << describe(info);
+  EXPECT_EQ(info.result->at("subordinateIds").at("uids").at(0).at("hostID").to_number<std::uint32_t>(),
+            kTestSubordinateFirst);
+  EXPECT_TRUE(daemon_->record_files().empty());
+}
+
 TEST_F(DaemonTest, UnknownCallerIsRefused) {
   Sandbox sandbox(SandboxOptions{.owner_uid = 64999, .owner_gid = 64999});
   auto c = daemon_->connect(64999, 64999);

@@ -324,3 +324,49 @@ TEST(Policy, FilterNetworks) {
 
 }  // namespace
 }  // namespace sandnet::daemon
+
+#include "subordinate_ids.hpp"
+
+namespace sandnet::daemon {
+namespace {
+
+TEST(SubordinateIds, ParsedAsNewuidmapReadsThem) {
+  const std::string text =
+      "alice:100000:65536\n"
+      "1501:300000:1000\n"
+      "bob:200000:65536\n"
+      "broken line\n"
+      "alice:notanumber:5\n"
+      "alice:4294967295:2\n"
+      "alice:500000:0\n";
+  auto ranges = parse_subordinate_ranges(text, 1501, "alice");
+  ASSERT_EQ(ranges.size(), 2u);
+  EXPECT_EQ(ranges[0].host_id, 100000u);
+  EXPECT_EQ(ranges[0].size, 65536u);
+  EXPECT_EQ(ranges[1].host_id, 300000u);
+  // By uid alone when the user has no name.
+  EXPECT_EQ(parse_subordinate_ranges(text, 1501, "").size(), 1u);
+  EXPECT_TRUE(parse_subordinate_ranges(text, 1502, "carol").empty());
+}
+
+// A Podman-like map: 0 -> the caller's own uid, 1.. -> its subordinate range.
+TEST(Policy, SubordinateRangesOfTheCallerMayBeMapped) {
+  Config c = parse_config(R"({"policy": [{"uid": 1501, "networks": ["*"]}]})", "t");
+  Caller alice{1501, 1501, 1};
+  netns::NamespaceFacts f;
+  f.owner_is_initial_userns = false;
+  f.owner_uid = 1501;
+  f.uid_map = {{0, 1501, 1}, {1, 100000, 65536}};
+  f.gid_map = {{0, 1501, 1}, {1, 100000, 65536}};
+  SetupAsk ask{{"sandnet"}, {}, {}, 0};
+  EXPECT_THROW(authorize_setup(c, alice, f, ask), Error);  // no idMappings, no subordinate ranges
+  ask.subordinate_uids = {{100000, 65536}};
+  ask.subordinate_gids = {{100000, 65536}};
+  EXPECT_NO_THROW(authorize_setup(c, alice, f, ask));
+  // One ID past the range is refused.
+  f.uid_map = {{0, 1501, 1}, {1, 100000, 65537}};
+  EXPECT_THROW(authorize_setup(c, alice, f, ask), Error);
+}
+
+}  // namespace
+}  // namespace sandnet::daemon

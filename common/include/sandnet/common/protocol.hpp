@@ -102,6 +102,10 @@ struct RuntimeInfo {
   std::vector<std::string> cni_versions;
   std::vector<IdRange> uid_mappings;
   std::vector<IdRange> gid_mappings;
+  // The caller's own subordinate ranges (/etc/subuid, /etc/subgid) it may
+  // map besides idMappings; empty for root or with the source turned off.
+  std::vector<IdRange> subordinate_uids;
+  std::vector<IdRange> subordinate_gids;
   std::string netns_dir;
   uid_t caller_uid = 0;
   gid_t caller_gid = 0;

@@ -75,6 +75,11 @@ struct IdMappings {
   // caller's own single uid/gid). Reported by runtime.info.
   std::vector<protocol::IdRange> uids;
   std::vector<protocol::IdRange> gids;
+  // A non-root caller may also map its own subordinate ranges (the user's
+  // lines in these files, as newuidmap reads them). Off: only the above.
+  bool subordinate = true;
+  std::filesystem::path subuid_file = "/etc/subuid";
+  std::filesystem::path subgid_file = "/etc/subgid";
 };
 
 // Anti-spoofing: the host end of every sandbox veth on a bridge lets through

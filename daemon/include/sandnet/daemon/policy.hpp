@@ -38,6 +38,9 @@ struct SetupAsk {
   capabilities::CapabilityArgs capabilities;  // runtimeConfig, already parsed and checked
   std::vector<std::string> arg_keys;  // CNI_ARGS keys asked for
   std::size_t sandboxes_owned = 0;    // sandboxes the caller has now, this one excluded
+  // The caller's own subordinate ranges (/etc/subuid, /etc/subgid), when
+  // idMappings.subordinate is on: allowed besides idMappings.
+  std::vector<protocol::IdRange> subordinate_uids, subordinate_gids;
 };
 
 // Decides a setup. Always refused (root too): the host's or the daemon's own

@@ -72,7 +72,7 @@ class SandboxService {
   boost::asio::awaitable<std::vector<protocol::SandboxInfo>> list(const Caller& caller);
   boost::asio::awaitable<boost::json::object> inspect(const Caller& caller, std::string id);
   boost::asio::awaitable<std::vector<protocol::NetworkInfo>> networks(const Caller& caller);
-  protocol::RuntimeInfo runtime_info(const Caller& caller) const;
+  boost::asio::awaitable<protocol::RuntimeInfo> runtime_info(const Caller& caller);
   boost::asio::awaitable<boost::json::object> gc(const Caller& caller);
   boost::asio::awaitable<boost::json::object> status(const Caller& caller);
 
