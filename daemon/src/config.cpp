@@ -300,8 +300,9 @@ Config parse_config(std::string_view json_text, std::string source) {
   const json::value doc = detail::parse_json(json_text, source);
   ObjectReader r(doc, source, "");
   r.only({"socket", "socketGroup", "socketMode", "netnsDir", "stateDir", "cni", "idMappings",
-          "policy", "autoTeardown", "maxConcurrentSetups", "maxConnections", "maxRequestBytes",
-          "idleTimeoutSeconds"});
+          "policy", "autoTeardown", "maxConcurrentSetups", "maxConnections", "maxConnectionsPerUid",
+          "maxConnectionsPerUidWithoutRule", "rootReservedConnections", "maxRequestBytes",
+          "idleTimeoutSeconds", "writeTimeoutSeconds"});
 
   Config c;
   c.source = source;
@@ -334,8 +335,12 @@ Config parse_config(std::string_view json_text, std::string source) {
   if (auto b = r.boolean("autoTeardown")) c.auto_teardown = *b;
   read_count(r, "maxConcurrentSetups", 1, kMaxConcurrency, c.max_concurrent_setups);
   read_count(r, "maxConnections", 1, kMaxConnectionsLimit, c.max_connections);
+  read_count(r, "maxConnectionsPerUid", 1, kMaxConnectionsLimit, c.max_connections_per_uid);
+  read_count(r, "maxConnectionsPerUidWithoutRule", 0, kMaxConnectionsLimit, c.max_connections_per_uid_without_rule);
+  read_count(r, "rootReservedConnections", 0, kMaxConnectionsLimit, c.root_reserved_connections);
   read_count(r, "maxRequestBytes", kMinRequestBytes, rpc::kMaxLineBytes, c.max_request_bytes);
   read_seconds(r, "idleTimeoutSeconds", c.idle_timeout);
+  read_seconds(r, "writeTimeoutSeconds", c.write_timeout);
   return c;
 }
 
@@ -384,8 +389,12 @@ json::object to_json(const Config& c) {
       {"autoTeardown", c.auto_teardown},
       {"maxConcurrentSetups", c.max_concurrent_setups},
       {"maxConnections", c.max_connections},
+      {"maxConnectionsPerUid", c.max_connections_per_uid},
+      {"maxConnectionsPerUidWithoutRule", c.max_connections_per_uid_without_rule},
+      {"rootReservedConnections", c.root_reserved_connections},
       {"maxRequestBytes", c.max_request_bytes},
       {"idleTimeoutSeconds", c.idle_timeout.count()},
+      {"writeTimeoutSeconds", c.write_timeout.count()},
   };
 }
 
