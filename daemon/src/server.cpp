@@ -78,6 +78,7 @@ struct Server::State {
   // Refusals are logged at most once a second (a crowd must not flood the journal).
   Clock::time_point last_refusal_log{};
   std::size_t unlogged_refusals = 0;
+  Clock::time_point last_accept_error_log{};
 };
 
 namespace {
@@ -275,8 +276,11 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Server::State> st) {
     if (!fd) {
       int err = errno;
       if (err == EAGAIN || err == EINTR || err == ECONNABORTED) continue;
-      spdlog::warn("accept: {}", std::strerror(err));
-      // Out of fds or memory: back off instead of spinning.
+      if (Clock::now() - st->last_accept_error_log >= std::chrono::seconds(1)) {
+        spdlog::warn("accept: {}; retrying every 100 ms", std::strerror(err));
+        st->last_accept_error_log = Clock::now();
+      }
+      // Out of fds (EMFILE, ENFILE) or memory: back off instead of spinning.
       backoff.expires_after(std::chrono::milliseconds(100));
       co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
