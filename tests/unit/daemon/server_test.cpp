@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -69,11 +70,14 @@ class Running {
   }
   unique_fd connect() const {
     unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    connect(fd.get());
+    return fd;
+  }
+  void connect(int fd) const {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, path_.c_str(), sizeof(addr.sun_path) - 1);
-    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw_errno("connect");
-    return fd;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw_errno("connect");
   }
 
  private:
@@ -183,6 +187,32 @@ TEST(Server, EachRepliedRequestStartsANewIdleDeadline) {
     ASSERT_GT(::recv(client.get(), buf, sizeof buf, 0), 0);
   }
   EXPECT_EQ(server.connections(), 1u);
+}
+
+std::chrono::milliseconds cpu_time() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto ms = [](const timeval& t) { return std::chrono::milliseconds(t.tv_sec * 1000 + t.tv_usec / 1000); };
+  return ms(usage.ru_utime) + ms(usage.ru_stime);
+}
+
+TEST(Server, OutOfFdsTheAcceptLoopBacksOffAndAcceptsOnceFdsAreBack) {
+  Running server(ServerOptions{});
+  std::vector<unique_fd> clients;
+  for (int i = 0; i < 3; ++i) clients.emplace_back(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  // No new fd from here: accept4 fails with EMFILE.
+  rlimit none{static_cast<rlim_t>(clients.back().get() + 1), saved.rlim_max};
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &none), 0);
+  test::Defer restore([&] { ::setrlimit(RLIMIT_NOFILE, &saved); });
+  for (auto& c : clients) server.connect(c.get());
+  auto cpu_before = cpu_time();
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(server.connections(), 0u);
+  EXPECT_LT(cpu_time() - cpu_before, 200ms);  // a spinning loop would burn the whole second
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  EXPECT_TRUE(wait_for([&] { return server.connections() == 3; }, 2s));
 }
 
 }  // namespace
