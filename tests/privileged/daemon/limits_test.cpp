@@ -245,7 +245,11 @@ TEST_F(LimitsTest, HugeInspectRepliesNobodyReadsKeepMemoryBounded) {
   }
   EXPECT_TRUE(served(*daemon_, 0));
   std::cerr << "RSS " << baseline << " KiB before, peak " << peak << " KiB with 20 unread inspect streams\n";
+#ifndef __SANITIZE_ADDRESS__
+  // (AddressSanitizer's quarantine keeps freed memory resident by design:
+  // hundreds of MB whatever the daemon holds, so RSS says nothing there.)
   EXPECT_LT(peak - baseline, 20 * 1024);
+#endif
   // Connections that do not drain are closed after the write timeout (3 s).
   std::this_thread::sleep_for(4s);
   std::size_t still_open = count_open(hogs);
