@@ -328,7 +328,8 @@ Config parse_config(std::string_view json_text, std::string source) {
   ObjectReader r(doc, source, "");
   r.only({"socket", "socketGroup", "socketMode", "netnsDir", "stateDir", "cni", "idMappings",
           "policy", "antiSpoofing", "autoTeardown", "maintenance", "maxConcurrentSetups",
-          "maxConnections", "maxRequestBytes", "idleTimeoutSeconds"});
+          "maxConnections", "maxConnectionsPerUid", "maxConnectionsPerUidWithoutRule",
+          "rootReservedConnections", "maxRequestBytes", "idleTimeoutSeconds", "writeTimeoutSeconds"});
 
   Config c;
   c.source = source;
@@ -375,8 +376,12 @@ Config parse_config(std::string_view json_text, std::string source) {
   }
   read_count(r, "maxConcurrentSetups", 1, kMaxConcurrency, c.max_concurrent_setups);
   read_count(r, "maxConnections", 1, kMaxConnectionsLimit, c.max_connections);
+  read_count(r, "maxConnectionsPerUid", 1, kMaxConnectionsLimit, c.max_connections_per_uid);
+  read_count(r, "maxConnectionsPerUidWithoutRule", 0, kMaxConnectionsLimit, c.max_connections_per_uid_without_rule);
+  read_count(r, "rootReservedConnections", 0, kMaxConnectionsLimit, c.root_reserved_connections);
   read_count(r, "maxRequestBytes", kMinRequestBytes, rpc::kMaxLineBytes, c.max_request_bytes);
   read_seconds(r, "idleTimeoutSeconds", c.idle_timeout);
+  read_seconds(r, "writeTimeoutSeconds", c.write_timeout);
   return c;
 }
 
@@ -433,8 +438,12 @@ json::object to_json(const Config& c) {
                                    {"gcIntervalSeconds", c.maintenance.gc_interval.count()}}},
       {"maxConcurrentSetups", c.max_concurrent_setups},
       {"maxConnections", c.max_connections},
+      {"maxConnectionsPerUid", c.max_connections_per_uid},
+      {"maxConnectionsPerUidWithoutRule", c.max_connections_per_uid_without_rule},
+      {"rootReservedConnections", c.root_reserved_connections},
       {"maxRequestBytes", c.max_request_bytes},
       {"idleTimeoutSeconds", c.idle_timeout.count()},
+      {"writeTimeoutSeconds", c.write_timeout.count()},
   };
 }
 

@@ -121,8 +121,9 @@ bool notify_systemd(std::string_view state) {
   auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
   unique_fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!fd) return false;
-  return ::sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&addr),
-                  len) == static_cast<ssize_t>(state.size());
+  // Never blocks: a full notify queue must not stall the event loop.
+  return ::sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
+                  reinterpret_cast<const sockaddr*>(&addr), len) == static_cast<ssize_t>(state.size());
 }
 
 }  // namespace sandnet::daemon

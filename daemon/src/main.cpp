@@ -21,7 +21,9 @@
 #include "sandnet/common/fs.hpp"
 #include "sandnet/daemon/config.hpp"
 #include "sandnet/daemon/dispatch.hpp"
+#include "sandnet/daemon/fd_budget.hpp"
 #include "sandnet/daemon/listen.hpp"
+#include "sandnet/daemon/policy.hpp"
 #include "sandnet/daemon/server.hpp"
 #include "sandnet/daemon/service.hpp"
 
@@ -135,6 +137,7 @@ struct Daemon {
 };
 
 int run(const Options& options) {
+  const NofileLimit nofile = raise_nofile_limit();
   Daemon d;
   d.options = options;
   Config config = load(options);
@@ -147,10 +150,21 @@ int run(const Options& options) {
     listener = create_listening_socket(SocketOptions{config.socket, config.socket_mode, config.socket_group});
     d.owns_socket_file = true;
   }
+  // Fds are sized once, here: every connection, watch and plugin pipe needs one.
+  const FdBudget budget = size_fd_budget(config, nofile.now, open_fd_count());
+  spdlog::info("connection limits: {}{}", budget.describe(),
+               nofile.before != nofile.now ? " (raised from " + std::to_string(nofile.before) + ")" : "");
   ServerOptions server_options;
-  server_options.max_connections = config.max_connections;
+  server_options.max_connections = budget.max_connections;
+  server_options.root_reserve = budget.root_reserve;
   server_options.idle_timeout = config.idle_timeout;
+  server_options.write_timeout = config.write_timeout;
   server_options.max_line_bytes = std::min(config.max_request_bytes, rpc::kMaxLineBytes);
+  // Whether a caller has a rule follows reloads; the numbers are fixed at start.
+  server_options.max_connections_for = [&d, with_rule = budget.per_uid,
+                                        without_rule = budget.per_uid_without_rule](const Caller& caller) {
+    return has_policy_rule(d.service->config(), caller) ? with_rule : without_rule;
+  };
   const auto socket_path = config.socket;
 
   d.service.emplace(d.io, std::move(config));

@@ -68,6 +68,10 @@ void check_port_mappings(const PolicyRule& rule, const std::vector<capabilities:
 
 }  // namespace
 
+bool has_policy_rule(const Config& config, const Caller& caller) noexcept {
+  return caller.is_root() || find_rule(config, caller) != nullptr;
+}
+
 const PolicyRule* rule_for(const Config& config, const Caller& caller) {
   if (caller.is_root()) return nullptr;
   const PolicyRule* rule = find_rule(config, caller);

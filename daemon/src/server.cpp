@@ -10,7 +10,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <optional>
 #include <set>
 #include <spdlog/spdlog.h>
 #include <string>
@@ -24,9 +29,41 @@ namespace json = boost::json;
 using asio::local::stream_protocol;
 using namespace asio::experimental::awaitable_operators;
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One client connection. A watchdog closes the socket when the deadline of
+// the current phase passes, which aborts whatever the session awaits on it.
+struct Session {
+  enum class Phase { reading, serving, writing };
+
+  Session(stream_protocol::socket s, Caller c) : sock(std::move(s)), timer(sock.get_executor()), caller(c) {}
+
+  // Re-arms the watchdog (a cancelled wait makes it read the deadline again).
+  void set_deadline(Clock::time_point when) {
+    deadline = when;
+    timer.cancel();
+  }
+  void close() {
+    boost::system::error_code ignored;
+    sock.close(ignored);
+    timer.cancel();
+  }
+
+  stream_protocol::socket sock;
+  asio::steady_timer timer;
+  Caller caller;
+  Phase phase = Phase::reading;
+  Clock::time_point deadline = Clock::time_point::max();
+  bool timed_out = false;
+};
+
+}  // namespace
+
 struct Server::State {
   State(asio::io_context& io_, unique_fd listener, ServerOptions opts, Handler h)
-      : io(io_), acceptor(io_), options(opts), handler(std::move(h)) {
+      : io(io_), acceptor(io_), options(std::move(opts)), handler(std::move(h)) {
     acceptor.assign(stream_protocol(), listener.release());
   }
 
@@ -36,8 +73,12 @@ struct Server::State {
   Handler handler;
   bool stopping = false;
   std::size_t active = 0;
-  // Each session's idle timer; stop() cancels them to wake idle sessions.
-  std::set<asio::steady_timer*> idle_timers;
+  std::map<uid_t, std::size_t> per_uid;  // open connections of each uid
+  std::set<Session*> sessions;           // stop() wakes or hurries them
+  // Refusals are logged at most once a second (a crowd must not flood the journal).
+  Clock::time_point last_refusal_log{};
+  std::size_t unlogged_refusals = 0;
+  Clock::time_point last_accept_error_log{};
 };
 
 namespace {
@@ -83,22 +124,47 @@ asio::awaitable<std::string> serve_line(Server::State& st, const Caller& caller,
                     : rpc::serialize_result(request.id, result);
 }
 
-asio::awaitable<void> session(std::shared_ptr<Server::State> st, stream_protocol::socket sock,
-                              Caller caller) {
-  ++st->active;
-  asio::steady_timer idle(sock.get_executor());
-  st->idle_timers.insert(&idle);
+asio::awaitable<void> watchdog(std::shared_ptr<Session> s) {
+  while (s->sock.is_open()) {
+    if (Clock::now() >= s->deadline) {
+      s->timed_out = true;
+      boost::system::error_code ignored;
+      s->sock.close(ignored);
+      co_return;
+    }
+    s->timer.expires_at(s->deadline);
+    co_await s->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+asio::awaitable<void> session(std::shared_ptr<Server::State> st, std::shared_ptr<Session> s) {
+  // The accept loop counted us in; we count ourselves out.
   struct Leave {
     Server::State& st;
-    asio::steady_timer* timer;
+    Session& s;
     ~Leave() {
-      st.idle_timers.erase(timer);
+      s.close();
+      st.sessions.erase(&s);
       --st.active;
+      if (auto it = st.per_uid.find(s.caller.uid); it != st.per_uid.end() && --it->second == 0) st.per_uid.erase(it);
     }
-  } leave{*st, &idle};
+  } leave{*st, *s};
+  const Caller& caller = s->caller;
+  const auto& options = st->options;
 
+  // The next request line must be complete within idle_timeout from now, no
+  // matter how its bytes trickle in.
+  auto await_line = [&] {
+    s->phase = Session::Phase::reading;
+    s->set_deadline(Clock::now() + options.idle_timeout);
+  };
   auto send = [&](const std::string& line) -> asio::awaitable<bool> {
-    auto [ec, n] = co_await asio::async_write(sock, asio::buffer(line), asio::as_tuple(asio::use_awaitable));
+    s->phase = Session::Phase::writing;
+    auto budget = st->stopping ? std::min(options.write_timeout, options.stop_grace) : options.write_timeout;
+    s->set_deadline(Clock::now() + budget);
+    auto [ec, n] = co_await asio::async_write(s->sock, asio::buffer(line), asio::as_tuple(asio::use_awaitable));
+    if (ec && s->timed_out)
+      spdlog::info("uid {} pid {}: reply of {} bytes not read in time, closing", caller.uid, caller.pid, line.size());
     co_return !ec;
   };
 
@@ -106,6 +172,7 @@ asio::awaitable<void> session(std::shared_ptr<Server::State> st, stream_protocol
   std::vector<unique_fd> pending_fds;  // arrived with the line being accumulated
   std::array<char, 64 * 1024> chunk{};
   bool eof = false;
+  await_line();
   while (true) {
     std::size_t newline;
     while ((newline = buffer.find('\n')) != std::string::npos || (eof && !buffer.empty())) {
@@ -114,39 +181,35 @@ asio::awaitable<void> session(std::shared_ptr<Server::State> st, stream_protocol
       buffer.erase(0, std::min(newline + 1, buffer.size()));
       auto fds = std::move(pending_fds);
       pending_fds.clear();
-      if (line.size() > st->options.max_line_bytes) {
-        std::string reply = too_long(st->options.max_line_bytes);
-        co_await send(reply);
+      if (line.size() > options.max_line_bytes) {
+        co_await send(too_long(options.max_line_bytes));
         co_return;
       }
       if (is_blank(line)) continue;
+      // No deadline while the request is served (a setup is bounded by its
+      // plugins' timeouts).
+      s->phase = Session::Phase::serving;
+      s->set_deadline(Clock::time_point::max());
       std::string reply = co_await serve_line(*st, caller, line, std::move(fds));
       if (!reply.empty() && !co_await send(reply)) co_return;
       if (st->stopping) co_return;
+      await_line();
     }
     if (eof || st->stopping) co_return;
-    if (buffer.size() > st->options.max_line_bytes) {
-      std::string reply = too_long(st->options.max_line_bytes);
-      co_await send(reply);
+    if (buffer.size() > options.max_line_bytes) {
+      co_await send(too_long(options.max_line_bytes));
       co_return;
     }
 
-    idle.expires_after(st->options.idle_timeout);
-    auto which = co_await (sock.async_wait(stream_protocol::socket::wait_read, asio::as_tuple(asio::use_awaitable)) ||
-                           idle.async_wait(asio::as_tuple(asio::use_awaitable)));
-    if (which.index() == 1) {
-      if (!st->stopping) spdlog::debug("uid {}: connection idle, closing", caller.uid);
+    auto [ec] = co_await s->sock.async_wait(stream_protocol::socket::wait_read, asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      if (s->timed_out) spdlog::debug("uid {}: no complete request in time, closing", caller.uid);
       co_return;
     }
-    if (std::get<0>(std::get<0>(which))) co_return;
-
-    ssize_t n = scm::recv_with_fds(sock.native_handle(), chunk, pending_fds);
+    ssize_t n = scm::recv_with_fds(s->sock.native_handle(), chunk, pending_fds);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) continue;
-      if (errno == EMSGSIZE) {
-        std::string reply = error_line(nullptr, rpc::kInvalidRequest, "too many file descriptors in one message");
-        co_await send(reply);
-      }
+      if (errno == EMSGSIZE) co_await send(error_line(nullptr, rpc::kInvalidRequest, "too many file descriptors in one message"));
       co_return;
     }
     if (n == 0) {
@@ -158,6 +221,36 @@ asio::awaitable<void> session(std::shared_ptr<Server::State> st, stream_protocol
     if (pending_fds.size() > scm::kMaxFdsPerMessage) pending_fds.resize(scm::kMaxFdsPerMessage);
     buffer.append(chunk.data(), static_cast<std::size_t>(n));
   }
+}
+
+// Why a new connection from caller is refused, or nullopt to accept it.
+std::optional<std::string> refusal(const Server::State& st, const Caller& caller) {
+  const auto& o = st.options;
+  if (caller.is_root()) {
+    if (st.active >= o.max_connections + o.root_reserve) return "too many connections (root's reserve is used up too)";
+    return std::nullopt;
+  }
+  if (st.active >= o.max_connections) return "too many connections, try again later";
+  if (o.max_connections_for) {
+    const std::size_t limit = o.max_connections_for(caller);
+    auto it = st.per_uid.find(caller.uid);
+    const std::size_t open = it == st.per_uid.end() ? 0 : it->second;
+    if (open >= limit)
+      return "too many connections from uid " + std::to_string(caller.uid) + " (at most " + std::to_string(limit) + ")";
+  }
+  return std::nullopt;
+}
+
+void log_refusal(Server::State& st, const Caller& caller, const std::string& why) {
+  auto now = Clock::now();
+  if (now - st.last_refusal_log < std::chrono::seconds(1)) {
+    ++st.unlogged_refusals;
+    return;
+  }
+  spdlog::warn("refused connection from uid {} pid {}: {} ({} open; {} more refused since the last message)",
+               caller.uid, caller.pid, why, st.active, st.unlogged_refusals);
+  st.last_refusal_log = now;
+  st.unlogged_refusals = 0;
 }
 
 std::optional<Caller> peer_credentials(int fd) {
@@ -183,8 +276,11 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Server::State> st) {
     if (!fd) {
       int err = errno;
       if (err == EAGAIN || err == EINTR || err == ECONNABORTED) continue;
-      spdlog::warn("accept: {}", std::strerror(err));
-      // Out of fds or memory: back off instead of spinning.
+      if (Clock::now() - st->last_accept_error_log >= std::chrono::seconds(1)) {
+        spdlog::warn("accept: {}; retrying every 100 ms", std::strerror(err));
+        st->last_accept_error_log = Clock::now();
+      }
+      // Out of fds (EMFILE, ENFILE) or memory: back off instead of spinning.
       backoff.expires_after(std::chrono::milliseconds(100));
       co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
@@ -194,16 +290,20 @@ asio::awaitable<void> accept_loop(std::shared_ptr<Server::State> st) {
       spdlog::warn("accept: SO_PEERCRED: {}", std::strerror(errno));
       continue;
     }
-    if (st->active >= st->options.max_connections) {
+    if (auto why = refusal(*st, *caller)) {
       // Refuse politely: one error line (best effort, never blocks), then close.
-      std::string line = error_line(nullptr, rpc::kBusy, "too many connections, try again later");
+      std::string line = error_line(nullptr, rpc::kBusy, *why);
       [[maybe_unused]] auto sent = ::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      spdlog::warn("refused connection from uid {} pid {}: {} connections open", caller->uid, caller->pid,
-                   st->active);
+      log_refusal(*st, *caller, *why);
       continue;
     }
-    stream_protocol::socket sock(st->io, stream_protocol(), fd.release());
-    asio::co_spawn(st->io, session(st, std::move(sock), *caller), asio::detached);
+    // Counted here, not when the session starts: the next accept must see it.
+    ++st->active;
+    ++st->per_uid[caller->uid];
+    auto s = std::make_shared<Session>(stream_protocol::socket(st->io, stream_protocol(), fd.release()), *caller);
+    st->sessions.insert(s.get());
+    asio::co_spawn(st->io, watchdog(s), asio::detached);
+    asio::co_spawn(st->io, session(st, std::move(s)), asio::detached);
   }
 }
 
@@ -221,7 +321,13 @@ void Server::stop() {
   state_->stopping = true;
   boost::system::error_code ignored;
   state_->acceptor.close(ignored);
-  for (auto* timer : state_->idle_timers) timer->cancel();
+  // Waiting for a line: close now. Writing a reply: at most stop_grace more.
+  // Serving: the session writes its reply (within stop_grace) and leaves.
+  const auto hurry = Clock::now() + state_->options.stop_grace;
+  for (auto* s : state_->sessions) {
+    if (s->phase == Session::Phase::reading) s->close();
+    else if (s->phase == Session::Phase::writing && s->deadline > hurry) s->set_deadline(hurry);
+  }
 }
 
 std::size_t Server::connections() const { return state_->active; }

@@ -293,7 +293,11 @@ json::object snapshot_to_json(const netns::Snapshot& s) {
     if (!r.dev.empty()) o["dev"] = r.dev;
     routes.push_back(std::move(o));
   }
-  return json::object{{"links", std::move(links)}, {"addresses", std::move(addresses)}, {"routes", std::move(routes)}};
+  // truncated: netns::inspect kept only the first kInspectMaxEntries of a kind.
+  json::object counts{{"links", s.total_links}, {"addresses", s.total_addresses}, {"routes", s.total_routes}};
+  return json::object{{"links", std::move(links)},     {"addresses", std::move(addresses)},
+                      {"routes", std::move(routes)},   {"truncated", s.truncated()},
+                      {"counts", std::move(counts)}};
 }
 
 // Everything about a setup request that can be checked without touching the
@@ -608,6 +612,8 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
     owners_.emplace(p.id, caller.uid);
     reserved = true;
     auto permit = co_await setup_slots_.acquire();
+    // SIGTERM came while we waited: start nothing new (nothing is touched yet).
+    if (shutting_down_) throw_error(errc::unavailable, "the daemon is shutting down");
 
     unique_fd passed_fd = fds.empty() ? unique_fd() : std::move(fds.front());
     // Everything up to the pin in one hop to the pool: on this 2-core VM
@@ -1333,6 +1339,7 @@ json::object SandboxService::maintenance_status(const Caller& caller) const {
 // ---------------------------------------------------------------- pidfd watches
 
 void SandboxService::start_watch(const SandboxRecord& record, unique_fd pidfd) {
+  if (shutting_down_) return;  // a watch would keep the daemon running; the next start watches it
   auto descriptor = std::make_shared<asio::posix::stream_descriptor>(io_, pidfd.release());
   watches_[record.id] = descriptor;
   WatchedSandbox watched{record.id, record.created_unix, static_cast<std::uint64_t>(record.netns_inode)};

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -246,6 +247,11 @@ void TestDaemon::write_config() {
   const std::string sub = std::to_string(kTestUid) + ":" + std::to_string(kTestSubordinateFirst) + ":65536\n";
   fs::write_file_atomic(root_ + "/subuid", sub, 0644);
   fs::write_file_atomic(root_ + "/subgid", sub, 0644);
+  if (options_.max_connections_per_uid) config["maxConnectionsPerUid"] = *options_.max_connections_per_uid;
+  if (options_.max_connections_per_uid_without_rule)
+    config["maxConnectionsPerUidWithoutRule"] = *options_.max_connections_per_uid_without_rule;
+  if (options_.root_reserved_connections) config["rootReservedConnections"] = *options_.root_reserved_connections;
+  if (options_.write_timeout_seconds) config["writeTimeoutSeconds"] = *options_.write_timeout_seconds;
   fs::write_file_atomic(config_path_, json::serialize(config), 0644);
 }
 
@@ -256,6 +262,10 @@ void TestDaemon::start() {
   if (pid == 0) {
     int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log >= 0) ::dup2(log, 2);
+    if (options_.nofile_limit) {
+      rlimit limit{*options_.nofile_limit, *options_.nofile_limit};
+      if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(126);
+    }
     ::execl(binary.c_str(), binary.c_str(), "--config", config_path_.c_str(), "--log-level", "debug", nullptr);
     ::_exit(127);
   }
@@ -285,6 +295,32 @@ int TestDaemon::stop(bool kill9) {
   ::waitpid(pid_, &status, 0);
   pid_ = -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::optional<int> TestDaemon::terminate_within(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return 0;
+  ::kill(pid_, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return std::nullopt;
+}
+
+long TestDaemon::rss_kib() const {
+  std::istringstream status(fs::read_file("/proc/" + std::to_string(pid_) + "/status"));
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
 }
 
 void TestDaemon::signal(int signo) const {

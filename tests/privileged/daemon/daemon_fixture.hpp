@@ -61,6 +61,13 @@ struct DaemonOptions {
   int gc_interval_seconds = 0;
   // false: antiSpoofing.disabledNetworks lists every network of the daemon.
   bool anti_spoofing = true;
+  // Connection limits written to the config only when set (defaults otherwise).
+  std::optional<std::size_t> max_connections_per_uid;
+  std::optional<std::size_t> max_connections_per_uid_without_rule;
+  std::optional<std::size_t> root_reserved_connections;
+  std::optional<int> write_timeout_seconds;
+  // RLIMIT_NOFILE (soft and hard) set in the daemon's process before exec.
+  std::optional<unsigned> nofile_limit;
 };
 
 class TestDaemon {
@@ -74,6 +81,12 @@ class TestDaemon {
   // SIGTERM (graceful) or SIGKILL; waits for the exit. Returns the exit code
   // (or 128+signal).
   int stop(bool kill9 = false);
+  // SIGTERM, then waits up to timeout for the exit: its code, or nullopt when
+  // the daemon was still running (it is then killed with SIGKILL and reaped).
+  std::optional<int> terminate_within(std::chrono::milliseconds timeout);
+  pid_t pid() const { return pid_; }
+  // VmRSS of the running daemon, in KiB.
+  long rss_kib() const;
   bool running() const { return pid_ > 0; }
   // Sends a signal to the running daemon (SIGHUP: reload).
   void signal(int signo) const;

@@ -59,7 +59,8 @@ TEST(Config, EveryKeyIsRead) {
     "policy": [{"uid": 1501, "networks": ["a"], "maxSandboxes": 3, "hostPorts": ["30000-32767", "8080", 9090],
                 "capabilities": ["portMappings"]}],
     "autoTeardown": false, "maxConcurrentSetups": 2, "maxConnections": 10, "maxRequestBytes": 65536,
-    "idleTimeoutSeconds": 7
+    "idleTimeoutSeconds": 7, "maxConnectionsPerUid": 6, "maxConnectionsPerUidWithoutRule": 0,
+    "rootReservedConnections": 3, "writeTimeoutSeconds": 4
   })",
                           "test.json");
   EXPECT_EQ(c.socket, "/tmp/x/s.sock");
@@ -105,6 +106,10 @@ TEST(Config, EveryKeyIsRead) {
   EXPECT_EQ(c.max_connections, 10U);
   EXPECT_EQ(c.max_request_bytes, 65536U);
   EXPECT_EQ(c.idle_timeout.count(), 7);
+  EXPECT_EQ(c.max_connections_per_uid, 6U);
+  EXPECT_EQ(c.max_connections_per_uid_without_rule, 0U);
+  EXPECT_EQ(c.root_reserved_connections, 3U);
+  EXPECT_EQ(c.write_timeout.count(), 4);
 }
 
 TEST(Config, UnknownKeysAreNamedWithTheirPath) {
@@ -152,6 +157,10 @@ TEST(Config, BadValuesAreRefused) {
   EXPECT_NE(parse_error(R"({"maxConcurrentSetups": 0})").find("maxConcurrentSetups"),
             std::string::npos);
   EXPECT_NE(parse_error(R"({"maxRequestBytes": 100})").find("maxRequestBytes"), std::string::npos);
+  EXPECT_NE(parse_error(R"({"maxConnectionsPerUid": 0})").find("maxConnectionsPerUid: must be between"),
+            std::string::npos);
+  EXPECT_NE(parse_error(R"({"writeTimeoutSeconds": 0})").find("writeTimeoutSeconds: must be between"),
+            std::string::npos);
   EXPECT_NE(parse_error(R"({"maxRequestBytes": 100000000})").find("maxRequestBytes"),
             std::string::npos);
   EXPECT_NE(
@@ -244,7 +253,7 @@ TEST(Config, ToJsonRoundTrips) {
   // The default config round trips too, and names every key.
   json::object defaults = to_json(Config{});
   EXPECT_EQ(to_json(parse_config(json::serialize(defaults), "d")), defaults);
-  EXPECT_EQ(defaults.size(), 15U);  // every top-level key, "antiSpoofing" and "maintenance" included
+  EXPECT_EQ(defaults.size(), 19U);  // every top-level key
 }
 
 TEST(Config, LoadFile) {

@@ -106,6 +106,16 @@ TEST(Policy, CallerNoRuleNamesIsRefused) {
   EXPECT_TRUE(contains(msg, "no policy rule for uid 1502")) << msg;
 }
 
+TEST(Policy, HasPolicyRuleAnswersLikeRuleForWithoutThrowing) {
+  Config c = test_config();
+  EXPECT_TRUE(has_policy_rule(c, root()));
+  EXPECT_TRUE(has_policy_rule(c, alice()));
+  EXPECT_TRUE(has_policy_rule(c, Caller{kBob, kCiGid, 1}));  // by its primary gid
+  EXPECT_TRUE(has_policy_rule(c, Caller{1503, 1503, 1}));    // a rule that allows nothing is a rule
+  EXPECT_FALSE(has_policy_rule(c, Caller{kBob, kBob, 1}));
+  EXPECT_FALSE(has_policy_rule(Config{}, alice()));
+}
+
 TEST(Policy, SetupOfOwnSandboxIsAllowed) {
   Config c = test_config();
   const PolicyRule* r = authorize_setup(c, alice(), alice_sandbox(), ask_for({"sandnet", "extra"}));

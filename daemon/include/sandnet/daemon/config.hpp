@@ -130,8 +130,15 @@ struct Config {
   // --- limits ---
   // sandbox.setup requests running plugin chains at the same time; more wait.
   std::size_t max_concurrent_setups = 8;
-  // Open client connections; more are accepted and closed at once.
+  // Open client connections; more are accepted and closed at once (one -32007
+  // line). Lowered at start when RLIMIT_NOFILE leaves fewer fds.
   std::size_t max_connections = 512;
+  // Connections one non-root uid may hold; far fewer for a uid that no policy
+  // rule names (it can use nothing but read-only methods).
+  std::size_t max_connections_per_uid = 32;
+  std::size_t max_connections_per_uid_without_rule = 4;
+  // Root connections accepted beyond max_connections (an operator always gets in).
+  std::size_t root_reserved_connections = 8;
   // Longest request line (NDJSON) a client may send; at most the codec's
   // hard limit rpc::kMaxLineBytes.
   std::size_t max_request_bytes = rpc::kMaxLineBytes;
@@ -140,6 +147,9 @@ struct Config {
   // A connection that sends no complete request for this long is closed
   // (also bounds a client that sends half a line and stalls).
   std::chrono::seconds idle_timeout{60};
+  // A reply must be written within this; a client that does not read its
+  // replies is closed (so the daemon holds nothing for it, and stops in time).
+  std::chrono::seconds write_timeout{10};
 
   // Where this config came from: a file path, or "built-in defaults".
   std::string source = "built-in defaults";

@@ -32,6 +32,10 @@ struct Caller {
 // ("no policy rule for uid 1501").
 const PolicyRule* rule_for(const Config& config, const Caller& caller);
 
+// Whether rule_for would find a rule (root: always), without throwing; the
+// server gives callers without one fewer connections.
+bool has_policy_rule(const Config& config, const Caller& caller) noexcept;
+
 // What a sandbox.setup asks for, as far as policy cares.
 struct SetupAsk {
   std::vector<std::string> networks;  // resolved names (defaults already applied)

@@ -1,8 +1,10 @@
 // The sandnetd socket server: one coroutine per connection that owns its
-// socket, NDJSON JSON-RPC lines with a size limit and an idle timeout, many
-// requests per connection answered in order, fds passed with SCM_RIGHTS handed
-// to the request they arrived with. It never interprets a method: a Handler
-// does (and never touches the network).
+// socket, NDJSON JSON-RPC lines with a size limit and deadlines (a line must
+// arrive, a reply must be written, in time), connection caps (global, per uid,
+// a reserve for root), many requests per connection answered in order (one at
+// a time: the next line is not read before the last reply is written), fds
+// passed with SCM_RIGHTS handed to the request they arrived with. It never
+// interprets a method: a Handler does (and never touches the network).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -33,9 +35,21 @@ struct Handler {
 };
 
 struct ServerOptions {
+  // Connections open at once, root's included; beyond it only root is
+  // accepted, up to root_reserve more, so that an operator always gets in.
   std::size_t max_connections = 1024;
-  // A connection with no complete request for this long is closed.
+  std::size_t root_reserve = 8;
+  // The most connections one non-root caller (by uid) may hold; empty = only
+  // the global cap. Asked at each accept (the answer may follow a reload).
+  std::function<std::size_t(const Caller&)> max_connections_for;
+  // A request line must be complete this long after the connection went idle
+  // (accepted, or its last reply written): trickling bytes does not extend it.
   std::chrono::milliseconds idle_timeout = std::chrono::seconds(60);
+  // A reply must be written within this; a client that does not drain its
+  // replies is closed (so what it holds is freed).
+  std::chrono::milliseconds write_timeout = std::chrono::seconds(10);
+  // After stop(), a reply still being written gets at most this long.
+  std::chrono::milliseconds stop_grace = std::chrono::seconds(1);
   std::size_t max_line_bytes = rpc::kMaxLineBytes;
 };
 
@@ -50,7 +64,8 @@ class Server {
   // Starts accepting (spawns the accept loop on io).
   void start();
   // Stops accepting; idle connections close now, busy ones after their
-  // current request. io.run() returns once all of them are gone.
+  // current request and reply (written within stop_grace). io.run() returns
+  // once all of them are gone.
   void stop();
 
   std::size_t connections() const;

@@ -1,8 +1,11 @@
 // A read-only netlink view of a network namespace (libnl-route): links,
 // addresses, routes. The netlink socket is opened inside the namespace by a
 // short-lived thread (setns only there) and used from the caller's thread.
+// The namespace may belong to a hostile sandbox (60 000 routes): each dump is
+// read one message at a time and at most max_entries of a kind are kept.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -37,16 +40,28 @@ struct Route {
   unsigned metric = 0;
 };
 
+// What inspect() keeps of each kind by default.
+inline constexpr std::size_t kInspectMaxEntries = 1000;
+
 struct Snapshot {
   std::vector<Link> links;
   std::vector<Address> addresses;
   std::vector<Route> routes;  // main table only (unicast routes)
+  // How many the namespace holds; more than kept when the view is truncated.
+  std::size_t total_links = 0;
+  std::size_t total_addresses = 0;
+  std::size_t total_routes = 0;
+
+  bool truncated() const noexcept {
+    return total_links > links.size() || total_addresses > addresses.size() || total_routes > routes.size();
+  }
 
   const Link* find_link(const std::string& name) const;
 };
 
-// Reads the links, addresses and main-table routes of the namespace.
+// Reads the links, addresses and main-table routes of the namespace, the
+// first max_entries of each (in the kernel's order) and the count of all.
 // Throws Error ("netlink view: ...").
-Snapshot inspect(int netns_fd);
+Snapshot inspect(int netns_fd, std::size_t max_entries = kInspectMaxEntries);
 
 }  // namespace sandnet::netns
