@@ -251,7 +251,7 @@ std::vector<protocol::IdRange> parse_ranges(const ObjectReader& r, std::string_v
 void parse_cni(const json::value& v, std::string_view source, CniSettings& cni) {
   ObjectReader r(v, source, "cni");
   r.only({"confDir", "binDirs", "cacheDir", "pluginTimeoutSeconds", "defaultNetworks",
-          "nativeLoopback"});
+          "nativeLoopback", "loopbackUp"});
   read_path(r, "confDir", cni.conf_dir);
   read_path(r, "cacheDir", cni.cache_dir);
   if (auto dirs = r.strings("binDirs")) {
@@ -277,6 +277,7 @@ void parse_cni(const json::value& v, std::string_view source, CniSettings& cni) 
     cni.default_networks = std::move(*nets);
   }
   if (auto b = r.boolean("nativeLoopback")) cni.native_loopback = *b;
+  if (auto b = r.boolean("loopbackUp")) cni.loopback_up = *b;
 }
 
 void parse_anti_spoofing(const json::value& v, std::string_view source, AntiSpoofingSettings& out) {
@@ -423,7 +424,8 @@ json::object to_json(const Config& c) {
                            {"cacheDir", c.cni.cache_dir.string()},
                            {"pluginTimeoutSeconds", c.cni.plugin_timeout.count()},
                            {"defaultNetworks", json::value_from(c.cni.default_networks)},
-                           {"nativeLoopback", c.cni.native_loopback}}},
+                           {"nativeLoopback", c.cni.native_loopback},
+                           {"loopbackUp", c.cni.loopback_up}}},
       {"idMappings", json::object{{"uids", json::value_from(c.id_mappings.uids)},
                                   {"gids", json::value_from(c.id_mappings.gids)},
                                   {"subordinate", c.id_mappings.subordinate},

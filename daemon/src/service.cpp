@@ -28,6 +28,7 @@
 #include "sandnet/common/fs.hpp"
 #include "sandnet/common/validate.hpp"
 #include "sandnet/netns/handle.hpp"
+#include "sandnet/netns/loopback.hpp"
 #include "sandnet/netns/netlink_view.hpp"
 #include "sandnet/netns/pin.hpp"
 #include "previous_run.hpp"
@@ -464,6 +465,9 @@ PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::siz
 
   // Before the record is on disk: a pin changes nothing a restart cannot see
   // (a marked pin without a record is removed at start).
+  // lo up leaves nothing to undo: done here, in the same hop and before the
+  // pin (the last step, so a failure leaves nothing), whatever the chain holds.
+  if (config.cni.loopback_up) netns::bring_up_loopback(s.opened.handle.fd());
   const std::string pin_name = pin_name_for(p.id);
   pin_marks.mark(pin_name);
   try {

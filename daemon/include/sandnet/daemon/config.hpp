@@ -68,6 +68,10 @@ struct CniSettings {
   std::vector<std::string> default_networks;
   // Bring "lo" up natively (netlink) instead of exec'ing the loopback plugin.
   bool native_loopback = true;
+  // Every sandbox's "lo" is up after setup, whether or not its chain has a
+  // loopback plugin (the embedded network has none, LXC's "empty" network
+  // type leaves it down).
+  bool loopback_up = true;
 };
 
 struct IdMappings {
