@@ -55,7 +55,9 @@ json::object make_config(const BundleOptions& o) {
       // pod mount another one (see oci.hpp); it is also what a CRI gives pods.
       mount_entry("/sys", "sysfs", {"nosuid", "noexec", "nodev", "ro"}),
   };
-  return json::object{
+  json::object annotations;
+  for (const auto& [k, v] : o.annotations) annotations[k] = v;
+  json::object config{
       {"ociVersion", "1.0.2"},
       {"process",
        json::object{{"terminal", false},
@@ -73,6 +75,9 @@ json::object make_config(const BundleOptions& o) {
                              {"gidMappings", mapping},
                              {"namespaces", std::move(namespaces)}}},
   };
+  if (!o.hooks.empty()) config["hooks"] = o.hooks;
+  if (!annotations.empty()) config["annotations"] = std::move(annotations);
+  return config;
 }
 
 void chown_tree(const stdfs::path& root, uid_t uid, gid_t gid) {
@@ -158,11 +163,7 @@ OciPod::OciPod(const PodOptions& options)
     started_ = true;  // from here on, destroy() must try to delete it
     CommandResult r = run(argv);
     if (!r.ok()) {
-      std::string out;
-      try {
-        out = fs::read_file(log);
-      } catch (const Error&) {
-      }
+      const std::string out = run_log();
       throw_error(errc::internal, ctx + ": run failed (exit " + std::to_string(r.exit_code) + "): " + out);
     }
     CommandResult state = run(runtime_argv({"state", id_}));
@@ -193,6 +194,14 @@ std::vector<std::string> OciPod::runtime_argv(const std::vector<std::string>& ar
   argv.push_back(state_dir_.string());
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
+}
+
+std::string OciPod::run_log() const {
+  try {
+    return fs::read_file(work_dir_ / "run.log");
+  } catch (const Error&) {
+    return {};
+  }
 }
 
 unique_fd OciPod::open_pidfd() const {

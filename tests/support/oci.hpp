@@ -23,8 +23,10 @@
 
 #include <sys/types.h>
 
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,6 +53,9 @@ struct BundleOptions {
   std::string hostname = "pod";
   // Extra files in the rootfs: {path relative to the rootfs, content}.
   std::vector<std::pair<std::string, std::string>> files;
+  // config.json "hooks" (e.g. {"createRuntime":[{"path":...,"args":[...]}]}) and "annotations".
+  boost::json::object hooks;
+  std::map<std::string, std::string> annotations;
 };
 
 // Busybox applets linked into the rootfs's /bin.
@@ -89,6 +94,9 @@ class OciPod {
 
   // `<runtime> state ID` as parsed JSON text's "status" field.
   std::string status() const;
+
+  // The runtime's own output (`run -d` and the hooks it ran write there).
+  std::string run_log() const;
 
   // Kills and deletes the pod; safe to call twice. Returns what went wrong
   // (empty when all went well) rather than throwing, for cleanup paths.
