@@ -15,13 +15,11 @@
 namespace sandnet::test::e2e {
 namespace {
 
-stdfs::path hook_path() { return build_dir() / "client" / "sandnet-oci-hook"; }
-
 // config.json "hooks": the hook with the test daemon's socket.
 json::object oci_hooks(const Daemon& daemon) {
   auto hook = [&](const char* mode) {
     return json::array{json::object{
-        {"path", hook_path().string()},
+        {"path", oci_hook_path().string()},
         {"args", json::array{"sandnet-oci-hook", "--socket", daemon.socket().string(), mode}}}};
   };
   return json::object{{"createRuntime", hook("setup")}, {"poststop", hook("teardown")}};
@@ -32,7 +30,7 @@ class OciHookTest : public ::testing::TestWithParam<OciRuntime> {
   void SetUp() override {
     if (!is_root()) GTEST_SKIP() << "needs root";
     if (!oci_runtime_available(GetParam())) GTEST_SKIP() << to_string(GetParam()) << " not installed";
-    if (!stdfs::exists(sandnetd_path()) || !stdfs::exists(hook_path()))
+    if (!stdfs::exists(sandnetd_path()) || !stdfs::exists(oci_hook_path()))
       GTEST_SKIP() << "sandnetd or sandnet-oci-hook not built in " << build_dir();
   }
 };
@@ -103,6 +101,9 @@ TEST_P(OciHookTest, RefusedSetupFailsTheRunAndLeavesNothing) {
   options.bundle.host_id = 430000;
   options.bundle.hooks = oci_hooks(daemon);
   options.bundle.annotations = {{"io.sandnet.networks", "sne2e-no-such-net"}};
+  Defer cleanup([&] {
+    for (const auto& sandbox : client.list()) client.teardown(sandbox.id);
+  });
   // runc passes a failed hook's stderr on in its own error; crun 1.8.1 drops
   // it unless the annotation run.oci.hooks.stderr names a file for it.
   TempDir logs;
