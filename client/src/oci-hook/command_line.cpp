@@ -95,7 +95,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
     } else if (arg.starts_with("-")) {
       usage_error("unknown option \"" + arg + "\"");
     } else if (inv.program == Program::lxc) {
-      continue;  // LXC's own arguments: NAME SECTION HOOKTYPE ...
+      inv.lxc_args.push_back(arg);
     } else if (have_word) {
       usage_error("unexpected argument \"" + arg + "\"");
     } else if (arg == "setup") {

@@ -22,12 +22,12 @@ struct Invocation {
   std::string socket_path;          // --socket; empty: $SANDNET_SOCKET or the default
   std::optional<Mode> mode;         // oci: "setup" / "teardown"; none: by the state's status
   NetworkOptions lxc;               // lxc: --network, --port, --ifname, --arg, --id, --result
+  std::vector<std::string> lxc_args;  // lxc: what LXC appended (NAME SECTION HOOKTYPE ...)
 };
 
 // Parses argv[1..]. Throws Error(invalid_argument) for bad usage (exit 2).
 // After "lxc", words that are not options are LXC's own hook arguments
-// (container name, section, hook type) and are ignored: the environment
-// says the same.
+// (container name, section, hook type: lxc.hook.version 0, the default).
 Invocation parse_command_line(const std::vector<std::string>& args);
 
 std::string usage();

@@ -49,25 +49,36 @@ HookRequest request_from_state(std::optional<Mode> requested, const OciState& st
   return r;
 }
 
-HookRequest request_from_lxc(NetworkOptions options, const EnvLookup& env) {
-  auto required = [&](const char* name) {
-    auto value = env(name);
-    if (!value || value->empty())
-      throw_error(errc::invalid_argument, std::string(name) + " is not set (is this run as an LXC hook?)");
+HookRequest request_from_lxc(NetworkOptions options, const std::vector<std::string>& lxc_args, const EnvLookup& env) {
+  // The environment's value, or LXC's argument at index; they must agree.
+  auto lxc_value = [&](const char* var, std::size_t index, const char* what) {
+    auto value = env(var);
+    if (value && value->empty()) value.reset();
+    if (index < lxc_args.size()) {
+      if (value && *value != lxc_args[index])
+        throw_error(errc::invalid_argument, std::string(var) + " \"" + *value + "\" and LXC's argument \"" +
+                                                lxc_args[index] + "\" disagree");
+      return lxc_args[index];
+    }
+    if (!value)
+      throw_error(errc::invalid_argument,
+                  std::string("no ") + what + ": neither " + var + " nor LXC's arguments (is this run as an LXC hook?)");
     return *value;
   };
   HookRequest r;
-  const std::string type = required("LXC_HOOK_TYPE");
+  const std::string type = lxc_value("LXC_HOOK_TYPE", 2, "hook type");
   if (type == "start-host") {
     r.mode = Mode::setup;
-    r.pid = cli::parse_number<pid_t>(required("LXC_PID"), 1, std::numeric_limits<pid_t>::max(), "LXC_PID");
+    auto pid = env("LXC_PID");
+    if (!pid) throw_error(errc::invalid_argument, "LXC_PID is not set (is this run as lxc.hook.start-host?)");
+    r.pid = cli::parse_number<pid_t>(*pid, 1, std::numeric_limits<pid_t>::max(), "LXC_PID");
   } else if (type == "post-stop") {
     r.mode = Mode::teardown;
   } else {
     throw_error(errc::invalid_argument,
-                "LXC_HOOK_TYPE \"" + type + "\": use this hook as lxc.hook.start-host and lxc.hook.post-stop");
+                "hook type \"" + type + "\": use this hook as lxc.hook.start-host and lxc.hook.post-stop");
   }
-  r.id = options.id ? *options.id : checked_sandbox_id(required("LXC_NAME"), "LXC_NAME");
+  r.id = options.id ? *options.id : checked_sandbox_id(lxc_value("LXC_NAME", 0, "container name"), "LXC_NAME");
   r.options = std::move(options);
   return r;
 }

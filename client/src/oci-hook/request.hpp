@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "oci-hook/annotations.hpp"
 #include "oci-hook/state.hpp"
@@ -42,9 +43,12 @@ HookRequest request_from_state(std::optional<Mode> requested, const OciState& st
 // Reads an environment variable; nullopt when unset.
 using EnvLookup = std::function<std::optional<std::string>(const char* name)>;
 
-// From LXC's hook environment: LXC_HOOK_TYPE start-host -> setup of LXC_PID,
-// post-stop -> teardown; the ID is options.id or LXC_NAME.
-HookRequest request_from_lxc(NetworkOptions options, const EnvLookup& env);
+// From LXC's hook: the hook type start-host -> setup of LXC_PID, post-stop
+// -> teardown; the ID is options.id or the container's name. LXC gives the
+// name and type as arguments (lxc_args: NAME SECTION HOOKTYPE, with
+// lxc.hook.version 0, the default) or as LXC_NAME and LXC_HOOK_TYPE
+// (lxc.hook.version 1); when both are there they must agree.
+HookRequest request_from_lxc(NetworkOptions options, const std::vector<std::string>& lxc_args, const EnvLookup& env);
 
 // The sandbox.setup request for a setup: the process goes as a pidfd.
 protocol::SetupParams setup_params(const HookRequest& request);

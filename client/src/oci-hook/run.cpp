@@ -98,7 +98,7 @@ int main_entry(const std::vector<std::string>& args, std::istream& in, std::ostr
   std::string subject;  // once known: "setup <container id>"
   try {
     if (inv.program == Program::lxc) {
-      request = request_from_lxc(std::move(inv.lxc), env);
+      request = request_from_lxc(std::move(inv.lxc), inv.lxc_args, env);
     } else {
       OciState state = parse_state(read_all(in));
       const auto mode = inv.mode ? inv.mode : mode_for_status(state.status);

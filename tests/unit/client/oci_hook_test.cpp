@@ -207,7 +207,8 @@ TEST(OciHookMode, TeardownNeedsOnlyTheId) {
                         "io.sandnet.id");
 }
 
-TEST(OciHookLxc, EnvironmentPicksTheMode) {
+TEST(OciHookLxc, EnvironmentOrArgumentsPickTheMode) {
+  // lxc.hook.version 1: everything in the environment.
   std::map<std::string, std::string> env{{"LXC_HOOK_TYPE", "start-host"}, {"LXC_NAME", "box1"}, {"LXC_PID", "777"}};
   auto lookup = [&](const char* name) -> std::optional<std::string> {
     auto it = env.find(name);
@@ -215,30 +216,40 @@ TEST(OciHookLxc, EnvironmentPicksTheMode) {
   };
   NetworkOptions o;
   o.networks = {"n1"};
-  HookRequest r = request_from_lxc(o, lookup);
+  HookRequest r = request_from_lxc(o, {}, lookup);
   EXPECT_EQ(r.mode, Mode::setup);
   EXPECT_EQ(r.id, "box1");
   EXPECT_EQ(r.pid, 777);
   EXPECT_EQ(r.options.networks, o.networks);
   o.id = "other";
-  EXPECT_EQ(request_from_lxc(o, lookup).id, "other");
+  EXPECT_EQ(request_from_lxc(o, {}, lookup).id, "other");
   o.id.reset();
+  // Version 0 (the default): name and type as arguments, LXC_PID in the environment.
+  env = {{"LXC_PID", "778"}};
+  HookRequest v0 = request_from_lxc(o, {"box2", "lxc", "start-host"}, lookup);
+  EXPECT_EQ(v0.mode, Mode::setup);
+  EXPECT_EQ(v0.id, "box2");
+  EXPECT_EQ(v0.pid, 778);
+  EXPECT_EQ(request_from_lxc(o, {"box2", "lxc", "post-stop"}, lookup).mode, Mode::teardown);
+  env["LXC_NAME"] = "box3";
+  EXPECT_ERROR_MENTIONS(request_from_lxc(o, {"box2", "lxc", "start-host"}, lookup), "disagree");
 
-  env["LXC_PID"] = "0";
-  EXPECT_ERROR_MENTIONS(request_from_lxc(o, lookup), "LXC_PID \"0\"");
+  env = {{"LXC_HOOK_TYPE", "start-host"}, {"LXC_NAME", "box1"}, {"LXC_PID", "0"}};
+  EXPECT_ERROR_MENTIONS(request_from_lxc(o, {}, lookup), "LXC_PID \"0\"");
   env.erase("LXC_PID");
-  EXPECT_ERROR_MENTIONS(request_from_lxc(o, lookup), "LXC_PID is not set");
+  EXPECT_ERROR_MENTIONS(request_from_lxc(o, {}, lookup), "LXC_PID is not set");
   env["LXC_HOOK_TYPE"] = "post-stop";
-  HookRequest down = request_from_lxc(o, lookup);
+  HookRequest down = request_from_lxc(o, {}, lookup);
   EXPECT_EQ(down.mode, Mode::teardown);
   EXPECT_EQ(down.id, "box1");
   env["LXC_HOOK_TYPE"] = "pre-start";
-  EXPECT_ERROR_MENTIONS(request_from_lxc(o, lookup), "lxc.hook.start-host");
+  EXPECT_ERROR_MENTIONS(request_from_lxc(o, {}, lookup), "lxc.hook.start-host");
   env["LXC_HOOK_TYPE"] = "post-stop";
   env["LXC_NAME"] = "bad name";
-  EXPECT_ERROR_MENTIONS(request_from_lxc(o, lookup), "LXC_NAME");
+  EXPECT_ERROR_MENTIONS(request_from_lxc(o, {}, lookup), "LXC_NAME");
   env.clear();
-  EXPECT_ERROR_MENTIONS(request_from_lxc(o, lookup), "LXC_HOOK_TYPE is not set");
+  EXPECT_ERROR_MENTIONS(request_from_lxc(o, {}, lookup), "no hook type");
+  EXPECT_ERROR_MENTIONS(request_from_lxc(o, {"box1", "lxc"}, lookup), "no hook type");
 }
 
 // ---- command line ----
@@ -265,6 +276,7 @@ TEST(OciHookCommandLine, Forms) {
   EXPECT_EQ(l.lxc.args.size(), 2u);
   EXPECT_EQ(l.lxc.id, "box");
   EXPECT_EQ(l.lxc.result_path, "/r.json");
+  EXPECT_EQ(l.lxc_args, (std::vector<std::string>{"box1", "lxc", "start-host"}));
 
   EXPECT_ERROR_MENTIONS(parse_command_line({"start"}), "unknown command \"start\"");
   EXPECT_ERROR_MENTIONS(parse_command_line({"setup", "teardown"}), "unexpected argument");
@@ -380,7 +392,7 @@ TEST(OciHookRun, LxcModeAndUsage) {
                                          {"LXC_PID", std::to_string(::getpid())}};
   HookRun up = run_hook({"--socket", server.path(), "lxc", "--network", "n1", "box1", "lxc", "start-host"}, "", env);
   EXPECT_EQ(up.status, 0) << up.err;
-  env["LXC_HOOK_TYPE"] = "post-stop";
+  env = {};  // lxc.hook.version 0: name and type only as arguments
   HookRun down = run_hook({"--socket", server.path(), "lxc", "--network", "n1", "box1", "lxc", "post-stop"}, "", env);
   EXPECT_EQ(down.status, 0) << down.err;
   auto requests = server.requests();
