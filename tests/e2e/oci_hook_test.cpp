@@ -131,6 +131,61 @@ TEST_P(OciHookTest, RefusedSetupFailsTheRunAndLeavesNothing) {
   EXPECT_TRUE(left.empty()) << left.describe();
 }
 
+// Rootless runc (as a uid of its own, mapping only that uid, as `runc spec
+// --rootless` does, plus a network namespace): the hook runs as that user,
+// the daemon sees it by SO_PEERCRED and its policy rule allows the network
+// and the host port. Subordinate-ID maps (Podman-like) need the daemon to
+// read /etc/subuid (issue 9 part 2) and are not tried here.
+TEST(OciHookRootless, RootlessRuncIsNetworkedAsItsUser) {
+  if (!is_root()) GTEST_SKIP() << "needs root (to run runc as another uid)";
+  if (!oci_runtime_available(OciRuntime::runc)) GTEST_SKIP() << "runc not installed";
+  if (!stdfs::exists(sandnetd_path()) || !stdfs::exists(oci_hook_path()))
+    GTEST_SKIP() << "sandnetd or sandnet-oci-hook not built in " << build_dir();
+  const TestNetwork net = make_test_network();
+  Daemon daemon(net, json::object{{"policy", json::array{json::object{{"uid", kUserA},
+                                                                      {"networks", json::array{net.name}},
+                                                                      {"maxSandboxes", 2},
+                                                                      {"hostPorts", json::array{"30000-32767"}},
+                                                                      {"capabilities", json::array{"portMappings"}}}}}});
+  client::Client client(daemon.client_options());
+  const std::uint16_t host_port = pick_host_port(0);
+
+  PodOptions options;
+  options.runtime = OciRuntime::runc;
+  options.as_uid = kUserA;
+  options.bundle.host_id = kUserA;
+  options.bundle.size = 1;
+  options.bundle.args = {"httpd", "-f", "-p", "80", "-h", "/www"};
+  options.bundle.files = {{"www/index.html", "hello from a rootless pod\n"}};
+  options.bundle.hooks = oci_hooks(daemon);
+  options.bundle.annotations = {{"io.sandnet.networks", net.name},
+                                {"io.sandnet.ports", std::to_string(host_port) + ":80"}};
+  std::optional<OciPod> pod;
+  Defer cleanup([&] {
+    if (pod) pod->destroy();
+    for (const auto& sandbox : client.list()) client.teardown(sandbox.id);
+  });
+  ASSERT_NO_THROW(pod.emplace(options)) << daemon.log();
+
+  protocol::SandboxInfo info;
+  ASSERT_NO_THROW(info = client.get(pod->id())) << pod->run_log() << daemon.log();
+  EXPECT_EQ(info.owner_uid, kUserA);
+  const PodAddress addr = address_of(info);
+  ASSERT_FALSE(addr.ip.empty());
+  CommandResult eth0 = pod->exec({"ip", "-o", "-4", "addr", "show", "dev", "eth0"});
+  ASSERT_TRUE(eth0.ok()) << eth0.err;
+  EXPECT_NE(eth0.out.find("inet " + addr.cidr), std::string::npos) << eth0.out;
+  CommandResult ping = pod->exec({"ping", "-c", "1", "-W", "5", addr.gateway});
+  EXPECT_TRUE(ping.ok()) << ping.out << ping.err;
+  CommandResult via_port = run({"sh", "-c", http_get_script(net.gateway, host_port)});
+  EXPECT_TRUE(ends_with(via_port.out, "hello from a rootless pod\n")) << via_port.out << via_port.err;
+
+  EXPECT_TRUE(pod->destroy().empty());
+  EXPECT_THROW(client.get(pod->id()), Error) << "sandbox still known after delete";
+  Leftovers left = leftovers_of(daemon, info.netns, info.id, addr.ip, addr.host_veth);
+  EXPECT_TRUE(left.empty()) << left.describe();
+}
+
 INSTANTIATE_TEST_SUITE_P(Runtimes, OciHookTest, ::testing::Values(OciRuntime::runc, OciRuntime::crun),
                          [](const auto& info) { return std::string(to_string(info.param)); });
 

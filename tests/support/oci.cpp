@@ -144,7 +144,7 @@ void write_busybox_bundle(const stdfs::path& dir, const BundleOptions& options) 
 }
 
 OciPod::OciPod(const PodOptions& options)
-    : runtime_(options.runtime), id_(options.id.empty() ? unique_name("sne2e") : options.id) {
+    : runtime_(options.runtime), as_uid_(options.as_uid), id_(options.id.empty() ? unique_name("sne2e") : options.id) {
   const std::string ctx = std::string(to_string(runtime_)) + " pod " + id_;
   work_dir_ = make_work_dir();
   bundle_dir_ = work_dir_ / "bundle";
@@ -152,6 +152,10 @@ OciPod::OciPod(const PodOptions& options)
   try {
     fs::ensure_directory(bundle_dir_, 0755);
     fs::ensure_directory(state_dir_, 0700);
+    if (as_uid_ != 0) {
+      if (runtime_ != OciRuntime::runc) throw_error(errc::invalid_argument, ctx + ": rootless pods are runc only");
+      if (::chown(state_dir_.c_str(), as_uid_, as_uid_) != 0) throw_errno("chown " + state_dir_.string());
+    }
     write_busybox_bundle(bundle_dir_, options.bundle);
 
     // run -d hands the runtime's stdio to the pod's process, which outlives
@@ -187,6 +191,8 @@ std::vector<std::string> OciPod::runtime_argv(const std::vector<std::string>& ar
   if (runtime_ == OciRuntime::crun) {
     argv = {"unshare", "--mount", "--propagation", "private", "sh", "-c",
             "umount -l /sys/fs/cgroup/unified 2>/dev/null; exec \"$@\"", "sh", "crun"};
+  } else if (as_uid_ != 0) {
+    argv = {"setpriv", "--reuid", std::to_string(as_uid_), "--regid", std::to_string(as_uid_), "--clear-groups", "runc"};
   } else {
     argv = {"runc"};
   }

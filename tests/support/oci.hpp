@@ -69,6 +69,9 @@ struct PodOptions {
   OciRuntime runtime = OciRuntime::runc;
   std::string id;  // container ID; empty = unique_name("sne2e")
   BundleOptions bundle;
+  // Non-zero: run the runtime as this uid (and gid), rootless; runc only.
+  // The bundle should then map just that uid (host_id = as_uid, size 1).
+  uid_t as_uid = 0;
 };
 
 // A running pod. The destructor always kills and deletes it (runc kill +
@@ -108,6 +111,7 @@ class OciPod {
   std::vector<std::string> runtime_argv(const std::vector<std::string>& args) const;
 
   OciRuntime runtime_;
+  uid_t as_uid_ = 0;
   std::string id_;
   std::filesystem::path work_dir_;  // holds bundle/ and state/
   std::filesystem::path bundle_dir_;
