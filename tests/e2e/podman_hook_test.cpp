@@ -5,12 +5,15 @@
 // `podman rm -f` tears it down; a refused setup fails `podman run`.
 //
 // All of Podman's state lives in a temp dir: storage (vfs) and run root,
-// tmp dir, events log, CNI config dir, runc's state (--runtime-flag root=),
-// through CONTAINERS_CONF and CONTAINERS_STORAGE_CONF; the image is a
-// busybox rootfs made by `podman import`.
+// tmp dir, events log, CNI config dir, through CONTAINERS_CONF and
+// CONTAINERS_STORAGE_CONF (runc keeps a container's state under /run/runc
+// until it is deleted); the image is a busybox rootfs made by `podman import`.
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <signal.h>
+#include <sys/stat.h>
+
 #include <thread>
 
 #include "e2e_env.hpp"
@@ -37,25 +40,34 @@ void write_hook_file(const stdfs::path& hooks_dir, const char* name, const Daemo
   fs::write_file_atomic(hooks_dir / name, json::serialize(hook), 0644);
 }
 
+// Podman with all of its state under one temp dir: HOME (storage, events,
+// CNI config) and XDG_RUNTIME_DIR (run root, tmp dir; a rootless runc's
+// state) of their own, owned by the uid that runs Podman (root, or a
+// rootless user).
 class PodmanEnv {
  public:
-  explicit PodmanEnv(const Daemon& daemon) : root_(dir_.path()), created_system_cache_(!stdfs::exists(kSystemImageCache)) {
-    for (const char* sub : {"hooks", "tmp", "cni", "runc", "rootfs/bin", "rootfs/www", "rootfs/etc"})
-      fs::ensure_directory(root_ / sub, 0755);
+  PodmanEnv(const Daemon& daemon, uid_t as_uid = 0)
+      : root_(dir_.path()), as_uid_(as_uid), created_system_cache_(!stdfs::exists(kSystemImageCache)) {
+    ::chmod(root_.c_str(), 0755);  // a rootless user must reach its dirs in here
+    for (const char* sub : {"hooks", "rootfs/bin", "rootfs/www", "rootfs/etc"}) fs::ensure_directory(root_ / sub, 0755);
+    for (const char* sub : {"home", "xdg"}) {
+      fs::ensure_directory(root_ / sub, 0700);
+      if (::chown((root_ / sub).c_str(), as_uid, as_uid) != 0) throw_errno("chown " + (root_ / sub).string());
+    }
     write_hook_file(root_ / "hooks", "sandnet-setup.json", daemon);
     write_hook_file(root_ / "hooks", "sandnet-teardown.json", daemon);
     fs::write_file_atomic(root_ / "storage.conf",
-                          "[storage]\ndriver = \"vfs\"\nrunroot = \"" + (root_ / "runroot").string() +
-                              "\"\ngraphroot = \"" + (root_ / "graph").string() + "\"\n",
+                          "[storage]\ndriver = \"vfs\"\nrunroot = \"" + (xdg() / "runroot").string() +
+                              "\"\ngraphroot = \"" + (home() / "graph").string() + "\"\n",
                           0644);
     fs::write_file_atomic(root_ / "containers.conf",
                           // Podman's default RLIMIT_NOFILE (1048576) and RLIMIT_NPROC are more
                           // than runc may set on this machine (EPERM; 1024 works).
                           "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n"
                           "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n"
-                          "events_logfile_path = \"" + (root_ / "events.log").string() + "\"\n"
-                          "runtime = \"runc\"\ntmp_dir = \"" + (root_ / "tmp").string() + "\"\n"
-                          "[network]\nnetwork_config_dir = \"" + (root_ / "cni").string() + "\"\n",
+                          "events_logfile_path = \"" + (home() / "events.log").string() + "\"\n"
+                          "runtime = \"runc\"\ntmp_dir = \"" + (xdg() / "tmp").string() + "\"\n"
+                          "[network]\nnetwork_config_dir = \"" + (home() / "cni").string() + "\"\n",
                           0644);
     // The image: busybox and its applets, a page for httpd.
     const stdfs::path rootfs = root_ / "rootfs";
@@ -65,6 +77,7 @@ class PodmanEnv {
     fs::write_file_atomic(rootfs / "etc" / "passwd", "root:x:0:0:root:/:/bin/sh\n", 0644);
     CommandResult tar = run({"tar", "-C", rootfs.string(), "-cf", (root_ / "rootfs.tar").string(), "."});
     if (!tar.ok()) throw_error(errc::internal, "tar rootfs: " + tar.err);
+    ::chmod((root_ / "rootfs.tar").c_str(), 0644);
     CommandResult import = podman({"import", (root_ / "rootfs.tar").string(), kImage});
     if (!import.ok()) throw_error(errc::internal, "podman import: " + import.err);
   }
@@ -72,6 +85,14 @@ class PodmanEnv {
   ~PodmanEnv() {
     podman({"rm", "--all", "--force", "--time", "0"});
     podman({"rmi", "--all", "--force"});
+    // Rootless Podman leaves a pause process holding its user namespace.
+    try {
+      const pid_t pause = std::stoi(fs::read_file(xdg() / "tmp" / "pause.pid"));
+      if (pause > 1 && ::kill(pause, SIGKILL) == 0)
+        for (int i = 0; i < 100 && ::kill(pause, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    } catch (const std::exception&) {
+      // no pause process (rootful)
+    }
     if (created_system_cache_) stdfs::remove_all(kSystemImageCache);
   }
   PodmanEnv(const PodmanEnv&) = delete;
@@ -80,17 +101,29 @@ class PodmanEnv {
   // podman with our state; the hooks dir on the command line (as --hooks-dir
   // must be given again to a later `podman start`, or put in containers.conf).
   CommandResult podman(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv{"podman", "--hooks-dir", (root_ / "hooks").string(), "--runtime-flag",
-                                  "root=" + (root_ / "runc").string()};
+    std::vector<std::string> argv;
+    if (as_uid_ != 0)
+      argv = {"setpriv", "--reuid", std::to_string(as_uid_), "--regid", std::to_string(as_uid_), "--clear-groups"};
+    // No --runtime-flag root=: conmon's `podman container cleanup` does not
+    // pass it on, and would run `runc delete` against runc's default root.
+    // That default is /run/runc for root (runc removes its entry on delete)
+    // and $XDG_RUNTIME_DIR/runc, ours, for a rootless user.
+    for (const auto& a : {std::string("podman"), std::string("--hooks-dir"), (root_ / "hooks").string()})
+      argv.push_back(a);
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, {}, std::chrono::seconds(60),
                {"CONTAINERS_CONF=" + (root_ / "containers.conf").string(),
-                "CONTAINERS_STORAGE_CONF=" + (root_ / "storage.conf").string()});
+                "CONTAINERS_STORAGE_CONF=" + (root_ / "storage.conf").string(), "HOME=" + home().string(),
+                "XDG_RUNTIME_DIR=" + xdg().string()});
   }
 
  private:
+  stdfs::path home() const { return root_ / "home"; }
+  stdfs::path xdg() const { return root_ / "xdg"; }
+
   TempDir dir_;
   stdfs::path root_;
+  uid_t as_uid_;
   bool created_system_cache_;
 };
 
@@ -131,13 +164,22 @@ void remove_all(const PodmanEnv& podman, client::Client& client, const std::stri
   }
 }
 
-TEST_F(PodmanHookTest, HooksDirNetworksTheContainerStopAndRmTearDown) {
+// run, exec, host port, stop (teardown), start (setup again), rm -f (teardown),
+// as root or as a rootless user (as_uid) whose policy rule allows it all.
+void podman_flow(uid_t as_uid) {
   const TestNetwork net = make_test_network();
-  Daemon daemon(net);
+  json::object config;
+  if (as_uid != 0)
+    config["policy"] = json::array{json::object{{"uid", as_uid},
+                                                {"networks", json::array{net.name}},
+                                                {"maxSandboxes", 2},
+                                                {"hostPorts", json::array{"30000-32767"}},
+                                                {"capabilities", json::array{"portMappings"}}}};
+  Daemon daemon(net, config);
   client::Client client(daemon.client_options());
-  PodmanEnv podman(daemon);
+  PodmanEnv podman(daemon, as_uid);
   const std::string name = unique_name("snpod");
-  const std::uint16_t host_port = pick_host_port(3);
+  const std::uint16_t host_port = pick_host_port(as_uid == 0 ? 3 : 4);
   Defer cleanup([&] { remove_all(podman, client, name); });
 
   CommandResult started = podman.podman({"run", "-d", "--network=none", "--name", name, "--annotation",
@@ -149,6 +191,7 @@ TEST_F(PodmanHookTest, HooksDirNetworksTheContainerStopAndRmTearDown) {
 
   protocol::SandboxInfo info;
   ASSERT_NO_THROW(info = client.get(id)) << daemon.log();
+  EXPECT_EQ(info.owner_uid, as_uid);
   const PodAddress addr = address_of(info);
   ASSERT_FALSE(addr.ip.empty());
   CommandResult eth0 = podman.podman({"exec", name, "ip", "-o", "-4", "addr", "show", "dev", "eth0"});
@@ -182,6 +225,15 @@ TEST_F(PodmanHookTest, HooksDirNetworksTheContainerStopAndRmTearDown) {
   CommandResult rules = run({"sh", "-c", "iptables-save -t nat | grep -- '--dport " + std::to_string(host_port) + "'"});
   EXPECT_FALSE(rules.ok()) << "host port rule left: " << rules.out;
 }
+
+TEST_F(PodmanHookTest, HooksDirNetworksTheContainerStopAndRmTearDown) { podman_flow(0); }
+
+// Rootless Podman as a uid without /etc/subuid entries: Podman falls back to
+// mapping only that uid, which the daemon accepts for its own sandboxes. The
+// hook runs as root inside Podman's user namespace; SO_PEERCRED gives the
+// daemon the real uid. (Podman's usual subordinate-ID map needs the daemon
+// to read /etc/subuid: issue 9 part 2.)
+TEST_F(PodmanHookTest, RootlessPodmanIsNetworkedAsItsUser) { podman_flow(kUserA); }
 
 TEST_F(PodmanHookTest, RefusedSetupFailsPodmanRun) {
   const TestNetwork net = make_test_network();
