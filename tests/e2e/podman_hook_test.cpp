@@ -166,7 +166,9 @@ void remove_all(const PodmanEnv& podman, client::Client& client, const std::stri
 
 // run, exec, host port, stop (teardown), start (setup again), rm -f (teardown),
 // as root or as a rootless user (as_uid) whose policy rule allows it all.
-void podman_flow(uid_t as_uid) {
+// maps_may_be_refused: a daemon that does not accept the caller's
+// subordinate IDs (/etc/subuid) refuses the setup; the test is skipped then.
+void podman_flow(uid_t as_uid, bool maps_may_be_refused = false) {
   const TestNetwork net = make_test_network();
   json::object config;
   if (as_uid != 0)
@@ -186,6 +188,10 @@ void podman_flow(uid_t as_uid) {
                                          "io.sandnet.networks=" + net.name, "--annotation",
                                          "io.sandnet.ports=" + std::to_string(host_port) + ":80", kImage, "httpd",
                                          "-f", "-p", "80", "-h", "/www"});
+  if (maps_may_be_refused && !started.ok() && started.err.find("outside idMappings") != std::string::npos)
+    GTEST_SKIP() << "sandnetd refuses Podman's subordinate-ID map (it does not read /etc/subuid yet, issue 9 "
+                    "part 2): "
+                 << started.err;
   ASSERT_TRUE(started.ok()) << started.err << daemon.log();
   const std::string id = started.out.substr(0, started.out.find('\n'));  // the container ID names the sandbox
 
@@ -234,6 +240,24 @@ TEST_F(PodmanHookTest, HooksDirNetworksTheContainerStopAndRmTearDown) { podman_f
 // daemon the real uid. (Podman's usual subordinate-ID map needs the daemon
 // to read /etc/subuid: issue 9 part 2.)
 TEST_F(PodmanHookTest, RootlessPodmanIsNetworkedAsItsUser) { podman_flow(kUserA); }
+
+// Rootless Podman as it usually runs: a user with /etc/subuid and
+// /etc/subgid ranges (made by useradd, removed by userdel), so Podman maps
+// 0 -> the user and 1.. -> its subordinate IDs through newuidmap.
+TEST_F(PodmanHookTest, RootlessPodmanWithSubordinateIds) {
+  constexpr uid_t kUid = 4206;
+  const std::string user = "snhook" + std::to_string(::getpid());
+  CommandResult added = run({"useradd", "--no-create-home", "--uid", std::to_string(kUid), "--user-group", "--shell",
+                             "/usr/sbin/nologin", user});
+  ASSERT_TRUE(added.ok()) << added.err;
+  Defer remove_user([&] {
+    CommandResult removed = run({"userdel", user});
+    EXPECT_TRUE(removed.ok()) << removed.err;
+  });
+  CommandResult subuid = run({"grep", "^" + user + ":", "/etc/subuid"});
+  ASSERT_TRUE(subuid.ok()) << "useradd gave " << user << " no /etc/subuid range";
+  podman_flow(kUid, true);
+}
 
 TEST_F(PodmanHookTest, RefusedSetupFailsPodmanRun) {
   const TestNetwork net = make_test_network();
