@@ -12,6 +12,7 @@ packages=(
   socat systemd util-linux procps
   libnftables-dev nftables
   clang-16 libclang-rt-16-dev
+  podman lxc uidmap
 )
 
 missing=()

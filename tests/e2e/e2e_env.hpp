@@ -37,6 +37,11 @@ inline stdfs::path build_dir() {
 }
 inline stdfs::path sandnetd_path() { return build_dir() / "daemon" / "sandnetd"; }
 inline stdfs::path sandnetctl_path() { return build_dir() / "client" / "sandnetctl"; }
+inline stdfs::path oci_hook_path() { return build_dir() / "client" / "sandnet-oci-hook"; }
+inline stdfs::path source_dir() {
+  const char* dir = std::getenv("SANDNET_SOURCE_DIR");
+  return dir ? stdfs::path(dir) : stdfs::path(SANDNET_E2E_SOURCE_DIR);
+}
 
 // Unprivileged callers of the tests: uids without a passwd entry, so the
 // tests create nothing on the host to name them.

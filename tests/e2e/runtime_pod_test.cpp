@@ -10,48 +10,12 @@
 #include <optional>
 
 #include "e2e_env.hpp"
+#include "pod_checks.hpp"
 #include "support/oci.hpp"
 #include "support/sandbox.hpp"
 
 namespace sandnet::test::e2e {
 namespace {
-
-// The parts of a CNI 1.0 result a runtime uses.
-struct PodAddress {
-  std::string cidr;        // "10.204.3.2/24"
-  std::string ip;          // "10.204.3.2"
-  std::string gateway;
-  std::string host_veth;   // the host-side interface (no "sandbox" key)
-};
-
-PodAddress address_of(const protocol::SandboxInfo& info) {
-  PodAddress a;
-  if (info.attachments.size() != 1) {
-    ADD_FAILURE() << "expected one attachment, got " << info.attachments.size();
-    return a;
-  }
-  const json::object& result = info.attachments[0].result.as_object();
-  const json::array& ips = result.at("ips").as_array();
-  if (ips.empty()) {
-    ADD_FAILURE() << "result has no ips: " << json::serialize(result);
-    return a;
-  }
-  a.cidr = std::string(ips[0].at("address").as_string());
-  a.ip = a.cidr.substr(0, a.cidr.find('/'));
-  if (auto* gw = ips[0].as_object().if_contains("gateway")) a.gateway = std::string(gw->as_string());
-  for (const auto& iface : result.at("interfaces").as_array()) {
-    const auto& o = iface.as_object();
-    if (!o.contains("sandbox") && o.at("name").as_string().starts_with("veth"))
-      a.host_veth = std::string(o.at("name").as_string());
-  }
-  return a;
-}
-
-std::uint16_t pick_host_port() {
-  // Inside the policy range of the tests, varied so reruns do not collide
-  // with a conntrack entry of an earlier run.
-  return static_cast<std::uint16_t>(30000 + (::getpid() % 2000) * 2);
-}
 
 class RuntimePodTest : public ::testing::TestWithParam<OciRuntime> {
  protected:
@@ -61,17 +25,6 @@ class RuntimePodTest : public ::testing::TestWithParam<OciRuntime> {
     if (!stdfs::exists(sandnetd_path())) GTEST_SKIP() << "sandnetd not built at " << sandnetd_path();
   }
 };
-
-// A shell one-liner that GETs / from ip:port with busybox nc, retrying while
-// the server starts (httpd may not be listening yet when the pod is set up).
-std::string http_get_script(const std::string& ip, std::uint16_t port) {
-  return "for i in 1 2 3 4 5 6 7 8 9 10; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 5 " + ip + " " +
-         std::to_string(port) + " && exit 0; sleep 0.5; done; exit 1";
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 TEST_P(RuntimePodTest, TwoPodsGetAddressesAndTalk) {
   const TestNetwork net = make_test_network();

@@ -55,7 +55,9 @@ json::object make_config(const BundleOptions& o) {
       // pod mount another one (see oci.hpp); it is also what a CRI gives pods.
       mount_entry("/sys", "sysfs", {"nosuid", "noexec", "nodev", "ro"}),
   };
-  return json::object{
+  json::object annotations;
+  for (const auto& [k, v] : o.annotations) annotations[k] = v;
+  json::object config{
       {"ociVersion", "1.0.2"},
       {"process",
        json::object{{"terminal", false},
@@ -73,6 +75,9 @@ json::object make_config(const BundleOptions& o) {
                              {"gidMappings", mapping},
                              {"namespaces", std::move(namespaces)}}},
   };
+  if (!o.hooks.empty()) config["hooks"] = o.hooks;
+  if (!annotations.empty()) config["annotations"] = std::move(annotations);
+  return config;
 }
 
 void chown_tree(const stdfs::path& root, uid_t uid, gid_t gid) {
@@ -139,7 +144,7 @@ void write_busybox_bundle(const stdfs::path& dir, const BundleOptions& options) 
 }
 
 OciPod::OciPod(const PodOptions& options)
-    : runtime_(options.runtime), id_(options.id.empty() ? unique_name("sne2e") : options.id) {
+    : runtime_(options.runtime), as_uid_(options.as_uid), id_(options.id.empty() ? unique_name("sne2e") : options.id) {
   const std::string ctx = std::string(to_string(runtime_)) + " pod " + id_;
   work_dir_ = make_work_dir();
   bundle_dir_ = work_dir_ / "bundle";
@@ -147,6 +152,10 @@ OciPod::OciPod(const PodOptions& options)
   try {
     fs::ensure_directory(bundle_dir_, 0755);
     fs::ensure_directory(state_dir_, 0700);
+    if (as_uid_ != 0) {
+      if (runtime_ != OciRuntime::runc) throw_error(errc::invalid_argument, ctx + ": rootless pods are runc only");
+      if (::chown(state_dir_.c_str(), as_uid_, as_uid_) != 0) throw_errno("chown " + state_dir_.string());
+    }
     write_busybox_bundle(bundle_dir_, options.bundle);
 
     // run -d hands the runtime's stdio to the pod's process, which outlives
@@ -158,11 +167,7 @@ OciPod::OciPod(const PodOptions& options)
     started_ = true;  // from here on, destroy() must try to delete it
     CommandResult r = run(argv);
     if (!r.ok()) {
-      std::string out;
-      try {
-        out = fs::read_file(log);
-      } catch (const Error&) {
-      }
+      const std::string out = run_log();
       throw_error(errc::internal, ctx + ": run failed (exit " + std::to_string(r.exit_code) + "): " + out);
     }
     CommandResult state = run(runtime_argv({"state", id_}));
@@ -186,6 +191,8 @@ std::vector<std::string> OciPod::runtime_argv(const std::vector<std::string>& ar
   if (runtime_ == OciRuntime::crun) {
     argv = {"unshare", "--mount", "--propagation", "private", "sh", "-c",
             "umount -l /sys/fs/cgroup/unified 2>/dev/null; exec \"$@\"", "sh", "crun"};
+  } else if (as_uid_ != 0) {
+    argv = {"setpriv", "--reuid", std::to_string(as_uid_), "--regid", std::to_string(as_uid_), "--clear-groups", "runc"};
   } else {
     argv = {"runc"};
   }
@@ -193,6 +200,14 @@ std::vector<std::string> OciPod::runtime_argv(const std::vector<std::string>& ar
   argv.push_back(state_dir_.string());
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
+}
+
+std::string OciPod::run_log() const {
+  try {
+    return fs::read_file(work_dir_ / "run.log");
+  } catch (const Error&) {
+    return {};
+  }
 }
 
 unique_fd OciPod::open_pidfd() const {

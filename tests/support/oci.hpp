@@ -23,8 +23,10 @@
 
 #include <sys/types.h>
 
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,6 +53,9 @@ struct BundleOptions {
   std::string hostname = "pod";
   // Extra files in the rootfs: {path relative to the rootfs, content}.
   std::vector<std::pair<std::string, std::string>> files;
+  // config.json "hooks" (e.g. {"createRuntime":[{"path":...,"args":[...]}]}) and "annotations".
+  boost::json::object hooks;
+  std::map<std::string, std::string> annotations;
 };
 
 // Busybox applets linked into the rootfs's /bin.
@@ -64,6 +69,9 @@ struct PodOptions {
   OciRuntime runtime = OciRuntime::runc;
   std::string id;  // container ID; empty = unique_name("sne2e")
   BundleOptions bundle;
+  // Non-zero: run the runtime as this uid (and gid), rootless; runc only.
+  // The bundle should then map just that uid (host_id = as_uid, size 1).
+  uid_t as_uid = 0;
 };
 
 // A running pod. The destructor always kills and deletes it (runc kill +
@@ -90,6 +98,9 @@ class OciPod {
   // `<runtime> state ID` as parsed JSON text's "status" field.
   std::string status() const;
 
+  // The runtime's own output (`run -d` and the hooks it ran write there).
+  std::string run_log() const;
+
   // Kills and deletes the pod; safe to call twice. Returns what went wrong
   // (empty when all went well) rather than throwing, for cleanup paths.
   std::vector<std::string> destroy();
@@ -100,6 +111,7 @@ class OciPod {
   std::vector<std::string> runtime_argv(const std::vector<std::string>& args) const;
 
   OciRuntime runtime_;
+  uid_t as_uid_ = 0;
   std::string id_;
   std::filesystem::path work_dir_;  // holds bundle/ and state/
   std::filesystem::path bundle_dir_;

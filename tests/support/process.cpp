@@ -39,8 +39,15 @@ CommandResult run(const std::vector<std::string>& argv, const std::string& stdin
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // extra_env replaces a variable of the same name (a duplicate would lose:
+  // getenv finds the first).
+  auto name_of = [](std::string_view e) { return e.substr(0, e.find('=')); };
   std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
+  for (char** e = environ; *e; ++e) {
+    bool replaced = false;
+    for (const auto& x : extra_env) replaced = replaced || name_of(x) == name_of(*e);
+    if (!replaced) env_store.emplace_back(*e);
+  }
   for (const auto& e : extra_env) env_store.push_back(e);
   std::vector<char*> envp;
   for (auto& e : env_store) envp.push_back(e.data());

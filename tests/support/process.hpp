@@ -15,7 +15,8 @@ struct CommandResult {
   bool ok() const { return exit_code == 0; }
 };
 
-// Runs argv (argv[0] is looked up in PATH), feeding stdin_data. Never throws
+// Runs argv (argv[0] is looked up in PATH), feeding stdin_data, with extra_env
+// ("NAME=VALUE", replacing our value of NAME) added to our environment. Never throws
 // for a failing command; throws sandnet::Error when it cannot start at all.
 CommandResult run(const std::vector<std::string>& argv, const std::string& stdin_data = {},
                   std::chrono::seconds timeout = std::chrono::seconds(60),

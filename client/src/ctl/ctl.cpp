@@ -1,14 +1,13 @@
 #include "ctl/ctl.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <map>
 #include <ostream>
 
+#include "cli/parse.hpp"
 #include "ctl/render.hpp"
 #include "sandnet/common/unique_fd.hpp"
 #include "sandnet/common/validate.hpp"
@@ -19,21 +18,6 @@ namespace json = boost::json;
 namespace {
 
 [[noreturn]] void usage_error(std::string message) { throw Error(errc::invalid_argument, std::move(message)); }
-
-template <class Int>
-Int parse_number(std::string_view text, Int min, Int max, std::string_view what) {
-  Int value{};
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < min || value > max)
-    usage_error(std::string(what) + " \"" + std::string(text) + "\" must be a number from " + std::to_string(min) +
-                " to " + std::to_string(max));
-  return value;
-}
-
-bool is_ip_address(const std::string& text, int family) {
-  unsigned char buf[16];
-  return ::inet_pton(family, text.c_str(), buf) == 1;
-}
 
 const std::map<std::string_view, Command>& commands() {
   static const std::map<std::string_view, Command> table = {
@@ -64,47 +48,10 @@ std::optional<std::string> option_value(const std::vector<std::string>& args, st
 
 }  // namespace
 
-PortMapping parse_port_spec(std::string_view spec) {
-  const std::string what = "--port \"" + std::string(spec) + "\"";
-  PortMapping m;
-  std::string_view rest = spec;
-  if (auto slash = rest.rfind('/'); slash != std::string_view::npos) {
-    m.protocol = std::string(rest.substr(slash + 1));
-    if (m.protocol != "tcp" && m.protocol != "udp") usage_error(what + ": protocol must be tcp or udp");
-    rest = rest.substr(0, slash);
-  }
-  if (!rest.empty() && rest.front() == '[') {
-    auto close = rest.find(']');
-    if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':')
-      usage_error(what + ": an IPv6 host address is written [ADDR]:HOSTPORT:CONTAINERPORT");
-    m.host_ip = std::string(rest.substr(1, close - 1));
-    if (!is_ip_address(m.host_ip, AF_INET6)) usage_error(what + ": \"" + m.host_ip + "\" is not an IPv6 address");
-    rest = rest.substr(close + 2);
-  }
-  std::vector<std::string_view> parts;
-  for (std::size_t start = 0;;) {
-    auto colon = rest.find(':', start);
-    parts.push_back(rest.substr(start, colon == std::string_view::npos ? std::string_view::npos : colon - start));
-    if (colon == std::string_view::npos) break;
-    start = colon + 1;
-  }
-  if (parts.size() == 3 && m.host_ip.empty()) {
-    m.host_ip = std::string(parts[0]);
-    if (!is_ip_address(m.host_ip, AF_INET))
-      usage_error(what + ": \"" + m.host_ip + "\" is not an IPv4 address (write IPv6 as [ADDR])");
-    parts.erase(parts.begin());
-  }
-  if (parts.size() != 2) usage_error(what + ": expected [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]");
-  m.host_port = parse_number<std::uint16_t>(parts[0], 1, 65535, what + ": host port");
-  m.container_port = parse_number<std::uint16_t>(parts[1], 1, 65535, what + ": container port");
-  return m;
-}
+PortMapping parse_port_spec(std::string_view spec) { return cli::parse_port_spec(spec, "--port"); }
 
 std::pair<std::string, std::string> parse_key_value(std::string_view spec, std::string_view option) {
-  auto eq = spec.find('=');
-  if (eq == std::string_view::npos || eq == 0)
-    usage_error(std::string(option) + " \"" + std::string(spec) + "\" must be KEY=VALUE");
-  return {std::string(spec.substr(0, eq)), std::string(spec.substr(eq + 1))};
+  return cli::parse_key_value(spec, option);
 }
 
 std::string usage() {
@@ -163,7 +110,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
       return Invocation{.command = Command::version};
     } else if (have_command && inv.command == Command::setup) {
       if (auto v = option_value(args, i, "--pid")) {
-        pid = parse_number<pid_t>(*v, 1, std::numeric_limits<pid_t>::max(), "--pid");
+        pid = cli::parse_number<pid_t>(*v, 1, std::numeric_limits<pid_t>::max(), "--pid");
       } else if (arg == "--pidfd") {
         use_pidfd = true;
       } else if (auto v = option_value(args, i, "--netns")) {

@@ -84,3 +84,31 @@ TEST_F(Installed, CMakePackageGivesTheTarget) {
 
 }  // namespace
 }  // namespace sandnet::test
+
+namespace sandnet::test {
+namespace {
+
+// The hook and its hooks.d files, which name the hook where it was installed.
+TEST(InstalledHook, HooksDFilesNameTheInstalledHook) {
+  TempDir prefix;
+  auto r = run({CMAKE_COMMAND_PATH, "--install", SANDNET_CLIENT_BUILD_DIR, "--prefix", prefix.path(), "--component",
+                "client"},
+               {}, std::chrono::seconds(120));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string hook = prefix.path() + "/bin/sandnet-oci-hook";
+  for (const char* name : {"sandnet-setup.json", "sandnet-teardown.json"}) {
+    const std::filesystem::path file = prefix.path() + "/share/containers/oci/hooks.d/" + name;
+    ASSERT_TRUE(std::filesystem::exists(file)) << file;
+    auto text = sh("cat '" + file.string() + "'");
+    EXPECT_NE(text.out.find("\"path\": \"" + hook + "\""), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("io\\\\.sandnet\\\\.networks"), std::string::npos) << text.out;
+  }
+  EXPECT_TRUE(std::filesystem::exists(prefix.path() + "/share/doc/sandnet/examples/lxc/sandnet.conf"));
+  auto version = run({hook, "--version"}, {}, std::chrono::seconds(10),
+                     {"LD_LIBRARY_PATH=" + prefix.path() + "/lib"});
+  EXPECT_EQ(version.exit_code, 0) << version.err;
+  EXPECT_EQ(version.out.rfind("sandnet-oci-hook ", 0), 0u) << version.out;
+}
+
+}  // namespace
+}  // namespace sandnet::test
