@@ -166,9 +166,7 @@ void remove_all(const PodmanEnv& podman, client::Client& client, const std::stri
 
 // run, exec, host port, stop (teardown), start (setup again), rm -f (teardown),
 // as root or as a rootless user (as_uid) whose policy rule allows it all.
-// maps_may_be_refused: a daemon that does not accept the caller's
-// subordinate IDs (/etc/subuid) refuses the setup; the test is skipped then.
-void podman_flow(uid_t as_uid, bool maps_may_be_refused = false) {
+void podman_flow(uid_t as_uid) {
   const TestNetwork net = make_test_network();
   json::object config;
   if (as_uid != 0)
@@ -188,10 +186,6 @@ void podman_flow(uid_t as_uid, bool maps_may_be_refused = false) {
                                          "io.sandnet.networks=" + net.name, "--annotation",
                                          "io.sandnet.ports=" + std::to_string(host_port) + ":80", kImage, "httpd",
                                          "-f", "-p", "80", "-h", "/www"});
-  if (maps_may_be_refused && !started.ok() && started.err.find("outside idMappings") != std::string::npos)
-    GTEST_SKIP() << "sandnetd refuses Podman's subordinate-ID map (it does not read /etc/subuid yet, issue 9 "
-                    "part 2): "
-                 << started.err;
   ASSERT_TRUE(started.ok()) << started.err << daemon.log();
   const std::string id = started.out.substr(0, started.out.find('\n'));  // the container ID names the sandbox
 
@@ -256,7 +250,7 @@ TEST_F(PodmanHookTest, RootlessPodmanWithSubordinateIds) {
   });
   CommandResult subuid = run({"grep", "^" + user + ":", "/etc/subuid"});
   ASSERT_TRUE(subuid.ok()) << "useradd gave " << user << " no /etc/subuid range";
-  podman_flow(kUid, true);
+  podman_flow(kUid);
 }
 
 TEST_F(PodmanHookTest, RefusedSetupFailsPodmanRun) {
