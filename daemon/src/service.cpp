@@ -465,9 +465,15 @@ PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::siz
 
   // Before the record is on disk: a pin changes nothing a restart cannot see
   // (a marked pin without a record is removed at start).
-  // lo up leaves nothing to undo: done here, in the same hop and before the
-  // pin (the last step, so a failure leaves nothing), whatever the chain holds.
-  if (config.cni.loopback_up) netns::bring_up_loopback(s.opened.handle.fd());
+  // An attachment whose interface exists already would fail at ADD, and its
+  // rollback DEL would delete that interface: refused here. lo up leaves
+  // nothing to undo: done in the same netlink pass, before the pin (the last
+  // step, so that a failure leaves nothing), whatever the chain holds.
+  const auto links = netns::list_links(s.opened.handle.fd(), config.cni.loopback_up);
+  for (const auto& att : record.attachments)
+    if (std::find(links.begin(), links.end(), att.ifname) != links.end())
+      throw_error(errc::already_exists, "interface " + att.ifname +
+                                            " already exists in the sandbox's network namespace; choose another ifname");
   const std::string pin_name = pin_name_for(p.id);
   pin_marks.mark(pin_name);
   try {

@@ -91,7 +91,36 @@ unique_fd set_loopback_in(int netns_fd, bool up, const std::string& what) {
   return sock;
 }
 
+int collect_link_name(const nlmsghdr* nlh, void* data) {
+  auto* out = static_cast<std::vector<std::string>*>(data);
+  const char* tail = static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh));
+  for (auto* attr = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, sizeof(ifinfomsg)));
+       mnl_attr_ok(attr, static_cast<int>(tail - reinterpret_cast<const char*>(attr))); attr = mnl_attr_next(attr)) {
+    if (mnl_attr_get_type(attr) == IFLA_IFNAME && mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) >= 0)
+      out->emplace_back(mnl_attr_get_str(attr));
+  }
+  return MNL_CB_OK;
+}
+
 }  // namespace
+
+std::vector<std::string> list_links(int netns_fd, bool bring_lo_up) {
+  const std::string what = "list links";
+  unique_fd sock = bring_lo_up ? set_loopback_in(netns_fd, true, what)
+                               : with_context(what, [&] { return detail::open_route_socket_in(netns_fd); });
+  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
+  nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
+  nlh->nlmsg_type = RTM_GETLINK;
+  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  const auto seq = static_cast<unsigned>(::time(nullptr)) + 2;
+  nlh->nlmsg_seq = seq;
+  auto* ifm = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
+  ifm->ifi_family = AF_UNSPEC;
+  send_request(sock.get(), nlh, what + ": RTM_GETLINK");
+  std::vector<std::string> names;
+  receive_until_done(sock.get(), seq, collect_link_name, &names, what + ": RTM_GETLINK");
+  return names;
+}
 
 void bring_up_loopback(int netns_fd) { set_loopback_in(netns_fd, true, "loopback up"); }
 

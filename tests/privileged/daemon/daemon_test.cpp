@@ -181,6 +181,31 @@ TEST_F(DaemonTest, SecondAttachIsRefusedAfterARestartToo) {
   EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", first}}).result);
 }
 
+// An interface the sandbox already has would fail the plugin's ADD, and the
+// rollback's DEL would delete it: refused before anything is touched. And
+// every sandbox's lo is up after setup, though the test network has no
+// loopback plugin.
+TEST_F(DaemonTest, ExistingInterfaceNameIsRefusedAndLoIsUpAfterSetup) {
+  Sandbox sandbox;
+  ASSERT_TRUE(sandbox.exec({"ip", "link", "add", "eth0", "type", "veth", "peer", "name", "mine"}).ok());
+  auto c = daemon_->connect();
+  auto r = c.call("sandbox.setup", setup_params(unique_name("pod"), sandbox.pid()));
+  EXPECT_EQ(error_code(r), rpc::kAlreadyExists) << describe(r);
+  EXPECT_NE(describe(r).find("interface eth0 already exists"), std::string::npos) << describe(r);
+  EXPECT_TRUE(sandbox.exec({"ip", "link", "show", "eth0"}).ok());  // the sandbox's own is untouched
+  EXPECT_TRUE(daemon_->record_files().empty());
+  EXPECT_TRUE(daemon_->pin_files().empty());
+  EXPECT_TRUE(daemon_->allocated_ips(daemon_->network()).empty());
+
+  auto id = unique_name("pod");
+  auto params = setup_params(id, sandbox.pid());
+  params["ifname"] = "net0";
+  ASSERT_TRUE(c.call("sandbox.setup", params).result);
+  auto lo = sandbox.exec({"ip", "-o", "link", "show", "lo"});
+  EXPECT_NE(lo.out.find(",UP"), std::string::npos) << lo.out;
+  EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", id}}).result);
+}
+
 TEST_F(DaemonTest, SetupWithPidfdOverScmRights) {
   Sandbox sandbox;
   auto c = daemon_->connect();

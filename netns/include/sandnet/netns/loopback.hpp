@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace sandnet::netns {
 
@@ -20,6 +21,10 @@ struct LoopbackAddresses {
 // prevResult), over the same route socket: one thread into the namespace,
 // not two. Throws Error.
 LoopbackAddresses bring_up_loopback_and_list(int netns_fd);
+
+// The names of the links in the namespace netns_fd, after setting `lo` up
+// there if bring_lo_up, over one route socket. Throws Error.
+std::vector<std::string> list_links(int netns_fd, bool bring_lo_up);
 
 // Sets `lo` down, as the plugin's DEL does. Throws Error.
 void bring_down_loopback(int netns_fd);
