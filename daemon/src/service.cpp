@@ -1265,6 +1265,8 @@ asio::awaitable<void> SandboxService::run_due_retries() {
     try {
       InFlight in_flight(in_flight_);
       auto guard = co_await locks_.lock(id);
+      // it stays valid across the awaits below: only operations holding id's
+      // lock erase id's entry, and inserting or erasing others keeps it.
       auto it = retries_.find(id);
       if (it == retries_.end()) continue;  // torn down meanwhile
       auto record = co_await load_record(id);
