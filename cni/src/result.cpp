@@ -1,11 +1,10 @@
 #include "sandnet/cni/result.hpp"
 
-#include <arpa/inet.h>
 
-#include <charconv>
 
 #include "sandnet/cni/version.hpp"
 #include "sandnet/common/finite_json.hpp"
+#include "sandnet/common/validate.hpp"
 
 namespace json = boost::json;
 
@@ -36,25 +35,8 @@ const json::array* optional_array(const json::object& o, std::string_view key) {
   return &v->as_array();
 }
 
-// An IPv4 or IPv6 address as inet_pton reads it (no zone, no prefix).
-bool is_ip(std::string_view text) {
-  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return false;
-  const std::string s(text);
-  unsigned char buf[sizeof(in6_addr)];
-  return ::inet_pton(AF_INET, s.c_str(), buf) == 1 || ::inet_pton(AF_INET6, s.c_str(), buf) == 1;
-}
-
-// "address/prefix" with the prefix in range for the address's family.
-bool is_cidr(std::string_view text) {
-  const std::size_t slash = text.find('/');
-  if (slash == std::string_view::npos || slash + 1 == text.size()) return false;
-  const std::string_view address = text.substr(0, slash), prefix = text.substr(slash + 1);
-  if (!is_ip(address)) return false;
-  unsigned bits = 0;
-  const auto [end, ec] = std::from_chars(prefix.data(), prefix.data() + prefix.size(), bits);
-  if (ec != std::errc() || end != prefix.data() + prefix.size()) return false;
-  return bits <= (is_ipv6(address) ? 128u : 32u);
-}
+bool is_ip(std::string_view text) { return validate::is_ip_address(text); }
+bool is_cidr(std::string_view text) { return validate::is_cidr(text); }
 
 // key, when present and not null, is a string that ok() accepts.
 void check_string(const json::object& o, std::string_view key, bool (*ok)(std::string_view),

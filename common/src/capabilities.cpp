@@ -1,6 +1,5 @@
 #include "sandnet/common/capabilities.hpp"
 
-#include <arpa/inet.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
@@ -9,6 +8,7 @@
 #include <limits>
 
 #include "sandnet/common/error.hpp"
+#include "sandnet/common/validate.hpp"
 
 namespace sandnet::capabilities {
 namespace json = boost::json;
@@ -91,27 +91,8 @@ std::uint16_t as_port(const json::value& v, const std::string& where) {
   return static_cast<std::uint16_t>(n);
 }
 
-bool is_ip(const std::string& s) {
-  unsigned char buf[16];
-  return ::inet_pton(AF_INET, s.c_str(), buf) == 1 || ::inet_pton(AF_INET6, s.c_str(), buf) == 1;
-}
-
-bool is_cidr(const std::string& s) {
-  const auto slash = s.find('/');
-  if (slash == std::string::npos || slash + 1 == s.size() || s.size() - slash > 4) return false;
-  const std::string ip = s.substr(0, slash);
-  unsigned char buf[16];
-  int max_prefix = 0;
-  if (::inet_pton(AF_INET, ip.c_str(), buf) == 1) max_prefix = 32;
-  else if (::inet_pton(AF_INET6, ip.c_str(), buf) == 1) max_prefix = 128;
-  else return false;
-  int prefix = 0;
-  for (std::size_t i = slash + 1; i < s.size(); ++i) {
-    if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
-    prefix = prefix * 10 + (s[i] - '0');
-  }
-  return prefix <= max_prefix;
-}
+bool is_ip(const std::string& s) { return validate::is_ip_address(s); }
+bool is_cidr(const std::string& s) { return validate::is_cidr(s); }
 
 std::string as_ip(const json::value& v, const std::string& where) {
   auto s = as_string(v, where);

@@ -1,5 +1,9 @@
 #include "sandnet/common/validate.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <charconv>
 #include <string>
 
 #include "sandnet/common/error.hpp"
@@ -52,6 +56,24 @@ void sandbox_id(std::string_view id) {
     throw_error(errc::invalid_argument, "sandbox ID " + quoted(id) + " is " + std::to_string(id.size()) +
                                             " bytes long; at most " + std::to_string(kMaxSandboxIdLength));
   container_id(id);
+}
+
+bool is_ip_address(std::string_view text) {
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return false;
+  const std::string s(text);
+  unsigned char buf[sizeof(in6_addr)];
+  return ::inet_pton(AF_INET, s.c_str(), buf) == 1 || ::inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+bool is_cidr(std::string_view text) {
+  const std::size_t slash = text.find('/');
+  if (slash == std::string_view::npos || slash + 1 == text.size()) return false;
+  const std::string_view address = text.substr(0, slash), prefix = text.substr(slash + 1);
+  if (!is_ip_address(address)) return false;
+  unsigned bits = 0;
+  const auto [end, ec] = std::from_chars(prefix.data(), prefix.data() + prefix.size(), bits);
+  if (ec != std::errc() || end != prefix.data() + prefix.size()) return false;
+  return bits <= (address.find(':') != std::string_view::npos ? 128u : 32u);
 }
 
 bool is_network_name(std::string_view name) noexcept { return matches_id_pattern(name); }

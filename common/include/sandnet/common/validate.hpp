@@ -27,6 +27,11 @@ void network_name(std::string_view name);
 bool is_interface_name(std::string_view name) noexcept;
 void interface_name(std::string_view name);
 
+// An IPv4 or IPv6 address as inet_pton reads it (no zone, no prefix), and
+// "address/prefix" with the prefix in range for the address's family.
+bool is_ip_address(std::string_view text);
+bool is_cidr(std::string_view text);
+
 // A CNI_ARGS key or value: printable, no ';' or '=' (keys) / no ';' (values),
 // no control characters. Keys must be non-empty.
 void cni_arg_key(std::string_view key);
