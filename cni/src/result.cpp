@@ -1,7 +1,5 @@
 #include "sandnet/cni/result.hpp"
 
-
-
 #include "sandnet/cni/version.hpp"
 #include "sandnet/common/finite_json.hpp"
 #include "sandnet/common/validate.hpp"
