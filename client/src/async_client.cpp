@@ -146,10 +146,10 @@ json::object id_params(const std::string& id) { return json::object{{"id", id}};
 }  // namespace
 
 asio::awaitable<protocol::SandboxInfo> AsyncClient::setup(protocol::SetupParams params, int sandbox_fd) {
-  bool wants_fd = params.ref != protocol::SandboxRef::pid;
+  bool wants_fd = params.ref == protocol::SandboxRef::pidfd || params.ref == protocol::SandboxRef::netns;
   if (wants_fd != (sandbox_fd >= 0))
     throw_error(errc::invalid_argument, "setup " + params.id + (wants_fd ? ": a pidfd or netns reference needs a file descriptor"
-                                                                          : ": a file descriptor was given for a PID reference"));
+                                                                          : ": a file descriptor was given for a PID or create reference"));
   auto result = co_await call(protocol::method::kSetup, json::value_from(params).as_object(), sandbox_fd);
   co_return decode_sandbox(result, protocol::method::kSetup);
 }

@@ -223,6 +223,29 @@ int sandnet_setup_pidfd(sandnet_client* client, const char* id, int pidfd, char*
   });
 }
 
+int sandnet_setup_create(sandnet_client* client, const char* id, const sandnet_id_mapping* uid_mappings,
+                         size_t uid_count, const sandnet_id_mapping* gid_mappings, size_t gid_count,
+                         char** netns_path, char** userns_path, sandnet_error** err) {
+  return guarded(err, [&] {
+    require(client, "client");
+    require(id, "id");
+    if (netns_path) *netns_path = nullptr;
+    if (userns_path) *userns_path = nullptr;
+    if (uid_count == 0 || gid_count == 0 || !uid_mappings || !gid_mappings)
+      throw Error(errc::invalid_argument, "setup " + std::string(id) + ": a uid and a gid mapping are required");
+    sandnet::protocol::SetupParams params;
+    params.id = id;
+    params.ref = sandnet::protocol::SandboxRef::create;
+    for (size_t k = 0; k < uid_count; ++k)
+      params.create.uid_mappings.push_back({uid_mappings[k].container_id, uid_mappings[k].host_id, uid_mappings[k].size});
+    for (size_t k = 0; k < gid_count; ++k)
+      params.create.gid_mappings.push_back({gid_mappings[k].container_id, gid_mappings[k].host_id, gid_mappings[k].size});
+    auto info = client->client.setup(params, -1);
+    if (netns_path) *netns_path = copy_string(info.netns);
+    if (userns_path) *userns_path = copy_string(info.userns);
+  });
+}
+
 int sandnet_teardown(sandnet_client* client, const char* id, sandnet_error** err) {
   return guarded(err, [&] {
     require(client, "client");

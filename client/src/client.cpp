@@ -137,11 +137,11 @@ namespace {
 json::object id_params(std::string_view id) { return json::object{{"id", id}}; }
 
 void check_setup_fd(const protocol::SetupParams& params, int fd) {
-  bool wants_fd = params.ref != protocol::SandboxRef::pid;
+  bool wants_fd = params.ref == protocol::SandboxRef::pidfd || params.ref == protocol::SandboxRef::netns;
   if (wants_fd && fd < 0)
     throw_error(errc::invalid_argument, "setup " + params.id + ": a pidfd or netns reference needs a file descriptor");
   if (!wants_fd && fd >= 0)
-    throw_error(errc::invalid_argument, "setup " + params.id + ": a file descriptor was given for a PID reference");
+    throw_error(errc::invalid_argument, "setup " + params.id + ": a file descriptor was given for a PID or create reference");
 }
 
 }  // namespace

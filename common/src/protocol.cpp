@@ -145,12 +145,62 @@ NetworkRequest tag_invoke(json::value_to_tag<NetworkRequest>, const json::value&
   return NetworkRequest{r.string("name", true), r.string("ifname", false)};
 }
 
+void tag_invoke(json::value_from_tag, json::value& v, const IdMapping& x) {
+  v = json::object{{"containerID", x.container_id}, {"hostID", x.host_id}, {"size", x.size}};
+}
+
+IdMapping tag_invoke(json::value_to_tag<IdMapping>, const json::value& v) {
+  Reader r(v, "ID mapping");
+  r.only({"containerID", "hostID", "size"});
+  IdMapping m{*r.integer<std::uint32_t>("containerID", true), *r.integer<std::uint32_t>("hostID", true),
+              *r.integer<std::uint32_t>("size", true)};
+  if (m.size == 0) r.fail("size", "must be positive");
+  if (static_cast<std::uint64_t>(m.container_id) + m.size > (1ULL << 32))
+    r.fail("size", "overflows the ID space inside the namespace");
+  if (static_cast<std::uint64_t>(m.host_id) + m.size > (1ULL << 32)) r.fail("size", "overflows the host's ID space");
+  return m;
+}
+
+namespace {
+
+// What the kernel refuses in a uid_map/gid_map write, refused here with the
+// lines named: no map, too many lines, ranges that overlap inside or on the host.
+std::vector<IdMapping> read_id_map(const Reader& r, std::string_view key) {
+  const auto* a = r.array(key);
+  if (!a || a->empty()) r.fail(key, "must list at least one mapping");
+  if (a->size() > kMaxIdMappings)
+    r.fail(key, "has " + std::to_string(a->size()) + " mappings; the kernel takes at most " +
+                    std::to_string(kMaxIdMappings));
+  std::vector<IdMapping> map;
+  for (const auto& m : *a) map.push_back(json::value_to<IdMapping>(m));
+  auto overlap = [](std::uint32_t a_first, std::uint32_t b_first, std::uint32_t a_size, std::uint32_t b_size) {
+    return static_cast<std::uint64_t>(a_first) < static_cast<std::uint64_t>(b_first) + b_size &&
+           static_cast<std::uint64_t>(b_first) < static_cast<std::uint64_t>(a_first) + a_size;
+  };
+  for (std::size_t i = 0; i < map.size(); ++i)
+    for (std::size_t j = i + 1; j < map.size(); ++j) {
+      const auto& x = map[i];
+      const auto& y = map[j];
+      if (overlap(x.container_id, y.container_id, x.size, y.size))
+        r.fail(key, "mappings " + std::to_string(i) + " and " + std::to_string(j) + " overlap inside the namespace");
+      if (overlap(x.host_id, y.host_id, x.size, y.size))
+        r.fail(key, "mappings " + std::to_string(i) + " and " + std::to_string(j) + " overlap on the host");
+    }
+  return map;
+}
+
+}  // namespace
+
 void tag_invoke(json::value_from_tag, json::value& v, const SetupParams& x) {
   json::object o{{"id", x.id}};
   switch (x.ref) {
     case SandboxRef::pid: o["pid"] = x.pid; break;
     case SandboxRef::pidfd: o["fd"] = "pidfd"; break;
     case SandboxRef::netns: o["fd"] = "netns"; break;
+    case SandboxRef::create:
+      o["create"] = json::object{{"uidMappings", json::value_from(x.create.uid_mappings)},
+                                 {"gidMappings", json::value_from(x.create.gid_mappings)}};
+      break;
   }
   if (!x.networks.empty()) o["networks"] = json::value_from(x.networks);
   if (!x.ifname.empty()) o["ifname"] = x.ifname;
@@ -166,13 +216,21 @@ void tag_invoke(json::value_from_tag, json::value& v, const SetupParams& x) {
 
 SetupParams tag_invoke(json::value_to_tag<SetupParams>, const json::value& v) {
   Reader r(v, "sandbox.setup params");
-  r.only({"id", "pid", "fd", "networks", "ifname", "args", "capabilities", "labels"});
+  r.only({"id", "pid", "fd", "create", "networks", "ifname", "args", "capabilities", "labels"});
   SetupParams p;
   p.id = r.string("id", true);
   auto pid = r.integer<pid_t>("pid", false);
   auto fd = r.string("fd", false);
-  if (pid && !fd.empty()) r.fail("", "must name the sandbox by \"pid\" or by \"fd\", not both");
-  if (pid) {
+  const auto* create = r.object("create");
+  if ((pid ? 1 : 0) + (fd.empty() ? 0 : 1) + (create ? 1 : 0) > 1)
+    r.fail("", "must name the sandbox by one of \"pid\", \"fd\" or \"create\"");
+  if (create) {
+    Reader cr(*create, "sandbox.setup params: create");
+    cr.only({"uidMappings", "gidMappings"});
+    p.ref = SandboxRef::create;
+    p.create.uid_mappings = read_id_map(cr, "uidMappings");
+    p.create.gid_mappings = read_id_map(cr, "gidMappings");
+  } else if (pid) {
     if (*pid <= 0) r.fail("pid", "must be a positive process ID");
     p.ref = SandboxRef::pid;
     p.pid = *pid;
@@ -183,7 +241,7 @@ SetupParams tag_invoke(json::value_to_tag<SetupParams>, const json::value& v) {
   } else if (!fd.empty()) {
     r.fail("fd", "must be \"pidfd\" or \"netns\"");
   } else {
-    r.fail("", "must name the sandbox by \"pid\" or by \"fd\"");
+    r.fail("", "must name the sandbox by \"pid\", by \"fd\" or ask to \"create\" its namespaces");
   }
   if (auto* nets = r.array("networks")) {
     for (const auto& n : *nets) p.networks.push_back(json::value_to<NetworkRequest>(n));
@@ -241,6 +299,7 @@ void tag_invoke(json::value_from_tag, json::value& v, const SandboxInfo& x) {
                  {"labels", string_map_to_json(x.labels)},
                  {"createdUnix", x.created_unix}};
   if (x.pid) o["pid"] = *x.pid;
+  if (!x.userns.empty()) o["userns"] = x.userns;
   v = std::move(o);
 }
 
@@ -249,6 +308,7 @@ SandboxInfo tag_invoke(json::value_to_tag<SandboxInfo>, const json::value& v) {
   SandboxInfo s;
   s.id = r.string("id", true);
   s.netns = r.string("netns", false);
+  s.userns = r.string("userns", false);
   s.owner_uid = r.integer<uid_t>("ownerUID", false).value_or(0);
   s.owner_gid = r.integer<gid_t>("ownerGID", false).value_or(0);
   s.state = r.string("state", false);

@@ -327,7 +327,7 @@ std::string mode_text(mode_t mode) {
 Config parse_config(std::string_view json_text, std::string source) {
   const json::value doc = detail::parse_json(json_text, source);
   ObjectReader r(doc, source, "");
-  r.only({"socket", "socketGroup", "socketMode", "netnsDir", "stateDir", "cni", "idMappings",
+  r.only({"socket", "socketGroup", "socketMode", "netnsDir", "stateDir", "usernsDir", "cni", "idMappings",
           "policy", "antiSpoofing", "autoTeardown", "maintenance", "maxConcurrentSetups",
           "maxConnections", "maxConnectionsPerUid", "maxConnectionsPerUidWithoutRule",
           "rootReservedConnections", "maxRequestBytes", "idleTimeoutSeconds", "writeTimeoutSeconds"});
@@ -349,6 +349,7 @@ Config parse_config(std::string_view json_text, std::string source) {
   if (r.find("socketMode")) c.socket_mode = read_mode(r, "socketMode");
   read_path(r, "netnsDir", c.netns_dir);
   read_path(r, "stateDir", c.state_dir);
+  read_path(r, "usernsDir", c.userns_dir);
   if (auto* cni = r.find("cni")) parse_cni(*cni, source, c.cni);
   if (auto* maps = r.find("idMappings")) {
     ObjectReader m(*maps, source, "idMappings");
@@ -419,6 +420,7 @@ json::object to_json(const Config& c) {
       {"socketMode", mode_text(c.socket_mode)},
       {"netnsDir", c.netns_dir.string()},
       {"stateDir", c.state_dir.string()},
+      {"usernsDir", c.userns_dir.string()},
       {"cni", json::object{{"confDir", c.cni.conf_dir.string()},
                            {"binDirs", paths_to_json(c.cni.bin_dirs)},
                            {"cacheDir", c.cni.cache_dir.string()},

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <set>
 #include <spdlog/spdlog.h>
 #include <type_traits>
@@ -32,6 +33,7 @@
 #include "sandnet/netns/netlink_view.hpp"
 #include "sandnet/netns/pin.hpp"
 #include "previous_run.hpp"
+#include "sandbox_netns.hpp"
 #include "subordinate_ids.hpp"
 
 namespace sandnet::daemon {
@@ -229,49 +231,12 @@ bool holds_recorded_netns(const SandboxRecord& record, const std::optional<netns
   return record.netns_inode == 0 || *pinned == recorded_netns(record);
 }
 
-// The PID a pidfd refers to (from /proc/self/fdinfo), or nullopt once the
-// process has exited (the kernel reports -1 then).
-std::optional<pid_t> pid_of_pidfd(int pidfd) {
-  std::ifstream in("/proc/self/fdinfo/" + std::to_string(pidfd));
-  std::string key;
-  while (in >> key) {
-    if (key == "Pid:") {
-      long pid = -1;
-      in >> pid;
-      if (pid > 0) return static_cast<pid_t>(pid);
-      return std::nullopt;
-    }
-  }
-  return std::nullopt;
-}
-
-unique_fd dup_cloexec(int fd) {
-  unique_fd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
-  if (!copy) throw_errno("dup pidfd");
-  return copy;
-}
-
-struct OpenedNetns {
-  netns::NetnsHandle handle;
-  netns::NamespaceFacts facts;
-  std::optional<pid_t> pid;
-};
-
-OpenedNetns open_netns(protocol::SandboxRef ref, pid_t pid, unique_fd fd) {
-  OpenedNetns o{[&] {
-                  switch (ref) {
-                    case protocol::SandboxRef::pid: return netns::NetnsHandle::from_pid(pid);
-                    case protocol::SandboxRef::pidfd: return netns::NetnsHandle::from_pidfd(std::move(fd));
-                    case protocol::SandboxRef::netns: break;
-                  }
-                  return netns::NetnsHandle::from_netns_fd(std::move(fd));
-                }(),
-                {},
-                std::nullopt};
-  o.facts = o.handle.facts();
-  if (ref == protocol::SandboxRef::pid) o.pid = pid;
-  else if (o.handle.pidfd() >= 0) o.pid = pid_of_pidfd(o.handle.pidfd());
-  return o;
+// Where the user namespace pin of a sandbox is (or would be): the recorded
+// one, else the one "create" would make now. Unpinning it is harmless when
+// there is none.
+std::filesystem::path userns_pin_of(const Config& config, const SandboxRecord& record) {
+  if (!record.userns_pin_path.empty()) return record.userns_pin_path;
+  return config.userns_dir / pin_name_for(record.id);
 }
 
 json::object snapshot_to_json(const netns::Snapshot& s) {
@@ -344,7 +309,9 @@ void validate_request(const protocol::SetupParams& p, std::size_t fd_count) {
     if (!n.ifname.empty()) validate_attachment_ifname(n.ifname);
   }
   if (!p.ifname.empty()) validate_attachment_ifname(p.ifname);
-  if (p.ref != protocol::SandboxRef::pid && fd_count != 1)
+  if (p.ref == protocol::SandboxRef::create && fd_count != 0)
+    throw_error(errc::invalid_argument, "\"create\" takes no file descriptor, got " + std::to_string(fd_count));
+  if ((p.ref == protocol::SandboxRef::pidfd || p.ref == protocol::SandboxRef::netns) && fd_count != 1)
     throw_error(errc::invalid_argument, std::string("\"fd\": \"") +
                                             (p.ref == protocol::SandboxRef::pidfd ? "pidfd" : "netns") +
                                             "\" needs exactly one file descriptor sent with the request (SCM_RIGHTS), got " +
@@ -418,22 +385,28 @@ struct PreparedSetup {
 // and pin. On failure nothing is left.
 PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::size_t owned,
                             const protocol::SetupParams& p, unique_fd passed_fd, SandboxClaims& claims,
-                            const PinMarks& pin_marks) {
-  PreparedSetup s{load_catalog(config), open_netns(p.ref, p.pid, std::move(passed_fd)), {}};
-  const SetupPlan plan = plan_setup(p, s.catalog);
+                            const PinMarks& pin_marks, std::once_flag& userns_dir_ready) {
+  Catalog catalog = load_catalog(config);
+  const SetupPlan plan = plan_setup(p, catalog);
   SetupAsk ask{plan.networks, p.capabilities, {}, owned};
   for (const auto& arg : p.args) ask.arg_keys.push_back(arg.first);
   if (!caller.is_root() && config.id_mappings.subordinate) {
     ask.subordinate_uids = read_subordinate_ranges(config.id_mappings.subuid_file, caller.uid);
     ask.subordinate_gids = read_subordinate_ranges(config.id_mappings.subgid_file, caller.uid);
   }
-  authorize_setup(config, caller, s.opened.facts, ask);
+  PreparedSetup s{std::move(catalog),
+                  open_sandbox_netns(p, caller, std::move(passed_fd),
+                                     [&](const netns::NamespaceFacts& facts) {
+                                       authorize_setup(config, caller, facts, ask);
+                                     }),
+                  {}};
 
   SandboxRecord& record = s.record;
   record.id = p.id;
   record.owner_uid = caller.uid;
   record.owner_gid = caller.gid;
   record.pin_path = (config.netns_dir / pin_name_for(p.id)).string();
+  if (s.opened.userns) record.userns_pin_path = (config.userns_dir / pin_name_for(p.id)).string();
   record.pid = s.opened.pid;
   record.netns_inode = s.opened.facts.inode;
   record.netns_device = s.opened.facts.device;
@@ -486,6 +459,21 @@ PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::siz
     }
     throw;
   }
+  if (s.opened.userns) {
+    try {
+      // Made on first use: a daemon that never creates namespaces leaves no
+      // mount behind. (A failed attempt is retried by the next setup.)
+      std::call_once(userns_dir_ready, [&] { netns::ensure_shared_pin_dir(config.userns_dir); });
+      netns::pin_userns(s.opened.userns.get(), config.userns_dir, pin_name);
+    } catch (...) {
+      try {
+        netns::unpin(config.netns_dir, pin_name);
+        pin_marks.unmark(pin_name);
+      } catch (const std::exception&) {
+      }
+      throw;
+    }
+  }
   return s;
 }
 
@@ -521,11 +509,13 @@ void SandboxService::reload(Config config) {
   std::vector<std::string> kept;
   if (config.state_dir != config_->state_dir) kept.push_back("stateDir");
   if (config.netns_dir != config_->netns_dir) kept.push_back("netnsDir");
+  if (config.userns_dir != config_->userns_dir) kept.push_back("usernsDir");
   if (config.socket != config_->socket) kept.push_back("socket");
   if (config.anti_spoofing.table != config_->anti_spoofing.table) kept.push_back("antiSpoofing.table");
   config.anti_spoofing.table = config_->anti_spoofing.table;
   config.state_dir = config_->state_dir;
   config.netns_dir = config_->netns_dir;
+  config.userns_dir = config_->userns_dir;
   config.socket = config_->socket;
   for (const auto& key : kept) spdlog::warn("reload: {} changes only on restart; keeping the old value", key);
   runtime_ = std::make_shared<cni::Runtime>(runtime_options(config));
@@ -542,9 +532,10 @@ asio::awaitable<std::vector<std::string>> SandboxService::salvage(std::string id
   if (entries.empty()) {
     std::vector<std::string> problems;
     try {
-      auto work_unpin = [this, dir = config->netns_dir, name = pin_name_for(id)] {
+      auto work_unpin = [this, dir = config->netns_dir, userns_dir = config->userns_dir, name = pin_name_for(id)] {
         netns::unpin(dir, name);
         pin_marks_.unmark(name);
+        netns::unpin(userns_dir, name);
       };
       co_await offload(pool_, std::move(work_unpin));
     } catch (const std::exception& e) {
@@ -569,6 +560,25 @@ asio::awaitable<std::vector<std::string>> SandboxService::salvage(std::string id
   spdlog::warn("{} {}: DEL of {} attachment(s) from the CNI cache", why, id, record.attachments.size());
   auto result = co_await teardown_locked(std::move(record), std::move(why));
   co_return result.errors;
+}
+
+asio::awaitable<std::vector<std::string>> SandboxService::remove_stray_userns_pins(std::string why) {
+  std::set<std::string> known;
+  for (const auto& [id, owner] : owners_) known.insert(pin_name_for(id));
+  auto work = [dir = config_->userns_dir, known = std::move(known), why = std::move(why)] {
+    std::vector<std::string> problems;
+    for (const auto& pin : netns::list_pins(dir)) {
+      if (known.count(pin.name)) continue;
+      try {
+        netns::unpin(dir, pin.name);
+        spdlog::info("{}: removed user namespace pin {} of no sandbox", why, pin.path.string());
+      } catch (const std::exception& e) {
+        problems.emplace_back(e.what());
+      }
+    }
+    return problems;
+  };
+  co_return co_await offload(pool_, std::move(work));
 }
 
 void SandboxService::forget(const std::string& id) {
@@ -629,9 +639,9 @@ asio::awaitable<protocol::SandboxInfo> SandboxService::setup(const Caller& calle
     // Everything up to the pin in one hop to the pool: on this 2-core VM
     // waking an idle thread costs 0.05-0.25 ms, more than most steps.
     auto work3 = [config, caller, owned, &p, fd = std::move(passed_fd), &claims = claims_,
-                  &marks = pin_marks_]() mutable {
+                  &marks = pin_marks_, &userns_dir_ready = userns_dir_ready_]() mutable {
       std::optional<PreparedSetup> result;
-      result.emplace(prepare_setup(*config, caller, owned, p, std::move(fd), claims, marks));
+      result.emplace(prepare_setup(*config, caller, owned, p, std::move(fd), claims, marks, userns_dir_ready));
       return result;
     };
     prepared = co_await offload(pool_, std::move(work3));
@@ -750,7 +760,8 @@ asio::awaitable<std::vector<std::string>> SandboxService::remove_attachments(con
   // Anti-spoofing rules (kept while a DEL fails: the sandbox is still
   // there), unpin and forget in one hop. Rules that cannot be removed keep
   // the record, for a retry (unless forced).
-  auto work9 = [this, dir = config->netns_dir, id = record.id, settings = config->anti_spoofing, force] {
+  auto work9 = [this, dir = config->netns_dir, userns_pin = userns_pin_of(*config, record),
+                id = record.id, settings = config->anti_spoofing, force] {
     std::vector<std::string> failed;
     try {
       remove_guard(settings, id);
@@ -761,6 +772,7 @@ asio::awaitable<std::vector<std::string>> SandboxService::remove_attachments(con
     try {
       netns::unpin(dir, pin_name_for(id));
       pin_marks_.unmark(pin_name_for(id));
+      netns::unpin(userns_pin.parent_path(), userns_pin.filename().string());
       store_.remove(id);
     } catch (const std::exception& e) {
       failed.emplace_back(e.what());
@@ -1043,6 +1055,7 @@ asio::awaitable<json::object> SandboxService::gc(const Caller& caller) {
   auto closed = co_await setups_gate_.close();
   auto work20 = [config] { return std::make_pair(load_catalog(*config), netns::list_pins(config->netns_dir)); };
   auto [catalog, pins_now] = co_await offload(pool_, std::move(work20));
+  for (const auto& e : co_await remove_stray_userns_pins("gc")) errors.emplace_back(e);
   std::set<std::string> live_pin_ids;
   for (const auto& pin : pins_now)
     if (pin.live && pin.name.starts_with(kPinPrefix)) live_pin_ids.insert(pin.name.substr(kPinPrefix.size()));
@@ -1236,6 +1249,7 @@ asio::awaitable<std::vector<std::string>> SandboxService::recover() {
     auto left = co_await salvage(id, "recovery: no readable record");
     for (const auto& p : left) problems.push_back(id + ": " + p);
   }
+  for (auto& p : co_await remove_stray_userns_pins("recovery")) problems.push_back(std::move(p));
   spdlog::info("recovery: {} sandbox(es) served again, {} unfinished one(s) cleaned up", served, finished);
   if (config->maintenance.gc_interval.count() > 0)
     next_gc_ = std::chrono::steady_clock::now() + config->maintenance.gc_interval;

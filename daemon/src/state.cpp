@@ -129,12 +129,13 @@ void tag_invoke(json::value_from_tag, json::value& v, const SandboxRecord& r) {
       {"updatedUnix", r.updated_unix},
   };
   if (r.pid) o["pid"] = *r.pid;
+  if (!r.userns_pin_path.empty()) o["usernsPinPath"] = r.userns_pin_path;
   v = std::move(o);
 }
 
 SandboxRecord tag_invoke(json::value_to_tag<SandboxRecord>, const json::value& v) {
   ObjectReader r(v, kRecordSource, "");
-  r.only({"version", "id", "ownerUid", "ownerGid", "pinPath", "pid", "pidStartTime", "netnsInode",
+  r.only({"version", "id", "ownerUid", "ownerGid", "pinPath", "usernsPinPath", "pid", "pidStartTime", "netnsInode",
           "netnsDevice", "state", "attachments", "args", "capabilities", "labels", "createdUnix",
           "updatedUnix"});
   auto version = r.required_integer<std::int64_t>("version");
@@ -152,6 +153,7 @@ SandboxRecord tag_invoke(json::value_to_tag<SandboxRecord>, const json::value& v
   rec.owner_uid = r.required_integer<uid_t>("ownerUid");
   rec.owner_gid = r.required_integer<gid_t>("ownerGid");
   rec.pin_path = r.string("pinPath").value_or("");
+  rec.userns_pin_path = r.string("usernsPinPath").value_or("");
   if (auto pid = r.integer<pid_t>("pid", 1)) rec.pid = *pid;
   rec.pid_start_time = r.integer<std::uint64_t>("pidStartTime").value_or(0);
   rec.netns_inode = r.integer<std::uint64_t>("netnsInode").value_or(0);
@@ -191,6 +193,7 @@ protocol::SandboxInfo to_info(const SandboxRecord& record) {
   protocol::SandboxInfo info;
   info.id = record.id;
   info.netns = record.pin_path;
+  info.userns = record.userns_pin_path;
   info.owner_uid = record.owner_uid;
   info.owner_gid = record.owner_gid;
   info.state = std::string(to_string(record.state));

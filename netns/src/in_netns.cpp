@@ -47,13 +47,21 @@ unique_fd open_route_socket_in(int netns_fd) {
   return sock;
 }
 
-void check_is_netns(int fd, const std::string& what) {
+namespace {
+
+void check_ns_type(int fd, const std::string& what, int nstype, const char* kind) {
   struct statfs fs {};
   if (::fstatfs(fd, &fs) != 0) throw_errno(what + ": fstatfs");
   if (fs.f_type != NSFS_MAGIC) throw_error(errc::invalid_argument, what + ": not a namespace file (nsfs)");
   int type = ::ioctl(fd, NS_GET_NSTYPE);
   if (type < 0) throw_errno(what + ": NS_GET_NSTYPE");
-  if (type != CLONE_NEWNET) throw_error(errc::invalid_argument, what + ": not a network namespace");
+  if (type != nstype) throw_error(errc::invalid_argument, what + ": not a " + kind + " namespace");
 }
+
+}  // namespace
+
+void check_is_netns(int fd, const std::string& what) { check_ns_type(fd, what, CLONE_NEWNET, "network"); }
+
+void check_is_userns(int fd, const std::string& what) { check_ns_type(fd, what, CLONE_NEWUSER, "user"); }
 
 }  // namespace sandnet::netns::detail

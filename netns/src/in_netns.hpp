@@ -22,5 +22,7 @@ unique_fd open_route_socket_in(int netns_fd);
 // Throws Error(invalid_argument) unless fd is an nsfs file of a network
 // namespace; what names the fd's origin for the message.
 void check_is_netns(int fd, const std::string& what);
+// The same for a user namespace.
+void check_is_userns(int fd, const std::string& what);
 
 }  // namespace sandnet::netns::detail

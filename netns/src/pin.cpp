@@ -23,9 +23,9 @@ namespace {
 
 std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
-}  // namespace
+using TypeCheck = void (*)(int, const std::string&);
 
-std::optional<NetnsIdentity> pinned_identity(const std::filesystem::path& path) {
+std::optional<NetnsIdentity> identity_of_pin(const std::filesystem::path& path, TypeCheck check) {
   unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd) return std::nullopt;
   struct statfs fs {};
@@ -33,11 +33,48 @@ std::optional<NetnsIdentity> pinned_identity(const std::filesystem::path& path) 
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return std::nullopt;
   try {
-    detail::check_is_netns(fd.get(), path.string());
+    check(fd.get(), path.string());
   } catch (const Error&) {
     return std::nullopt;
   }
   return NetnsIdentity{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+}
+
+std::filesystem::path pin_namespace(int ns_fd, const std::filesystem::path& dir, std::string_view name,
+                                    TypeCheck check) {
+  const std::string what = "pin " + std::string(name);
+  return with_context(what, [&] {
+    validate::container_id(name);
+    check(ns_fd, "namespace fd");
+    unique_fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir_fd) throw_errno("open " + dir.string());
+    const std::filesystem::path path = dir / std::string(name);
+    // O_EXCL: never reuse (or follow) whatever is already there.
+    unique_fd file(::openat(dir_fd.get(), std::string(name).c_str(),
+                            O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0));
+    if (!file) {
+      if (errno == EEXIST) throw_error(errc::already_exists, path.string() + " already exists");
+      throw_errno("create " + path.string());
+    }
+    // Mount onto the file we created (through its fd), so a path swapped
+    // under us cannot redirect the mount.
+    if (::mount(fd_path(ns_fd).c_str(), fd_path(file.get()).c_str(), "none", MS_BIND, nullptr) != 0) {
+      int err = errno;
+      ::unlinkat(dir_fd.get(), std::string(name).c_str(), 0);
+      throw_errno(err, "bind mount onto " + path.string());
+    }
+    return path;
+  });
+}
+
+}  // namespace
+
+std::optional<NetnsIdentity> pinned_identity(const std::filesystem::path& path) {
+  return identity_of_pin(path, detail::check_is_netns);
+}
+
+std::optional<NetnsIdentity> pinned_userns_identity(const std::filesystem::path& path) {
+  return identity_of_pin(path, detail::check_is_userns);
 }
 
 bool is_live_pin(const std::filesystem::path& path) { return pinned_identity(path).has_value(); }
@@ -56,29 +93,11 @@ void ensure_shared_pin_dir(const std::filesystem::path& dir) {
 }
 
 std::filesystem::path pin(int netns_fd, const std::filesystem::path& dir, std::string_view name) {
-  const std::string what = "pin " + std::string(name);
-  return with_context(what, [&] {
-    validate::container_id(name);
-    detail::check_is_netns(netns_fd, "namespace fd");
-    unique_fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir_fd) throw_errno("open " + dir.string());
-    const std::filesystem::path path = dir / std::string(name);
-    // O_EXCL: never reuse (or follow) whatever is already there.
-    unique_fd file(::openat(dir_fd.get(), std::string(name).c_str(),
-                            O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0));
-    if (!file) {
-      if (errno == EEXIST) throw_error(errc::already_exists, path.string() + " already exists");
-      throw_errno("create " + path.string());
-    }
-    // Mount onto the file we created (through its fd), so a path swapped
-    // under us cannot redirect the mount.
-    if (::mount(fd_path(netns_fd).c_str(), fd_path(file.get()).c_str(), "none", MS_BIND, nullptr) != 0) {
-      int err = errno;
-      ::unlinkat(dir_fd.get(), std::string(name).c_str(), 0);
-      throw_errno(err, "bind mount onto " + path.string());
-    }
-    return path;
-  });
+  return pin_namespace(netns_fd, dir, name, detail::check_is_netns);
+}
+
+std::filesystem::path pin_userns(int userns_fd, const std::filesystem::path& dir, std::string_view name) {
+  return pin_namespace(userns_fd, dir, name, detail::check_is_userns);
 }
 
 std::filesystem::path pin(const NetnsHandle& handle, const std::filesystem::path& dir, std::string_view name) {

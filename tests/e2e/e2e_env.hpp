@@ -93,6 +93,7 @@ class Daemon {
         {"socket", socket().string()},
         {"socketMode", "0666"},
         {"netnsDir", netns_dir().string()},
+        {"usernsDir", userns_dir().string()},
         {"stateDir", (root / "state").string()},
         {"autoTeardown", false},
         // An anti-spoofing table of the test's own (scripts/leftovers.sh lists snd* tables).
@@ -112,6 +113,7 @@ class Daemon {
     // The daemon makes its pin dir a (shared) mount point; it outlives the
     // daemon and would keep the temp dir from going.
     run({"umount", "-l", netns_dir().string()});
+    if (run({"findmnt", "-rn", userns_dir().string()}).ok()) run({"umount", "-l", userns_dir().string()});
     // The bridge plugin keeps its bridge by design; the test network is ours.
     run({"ip", "link", "del", net_.name});
     run({"nft", "delete", "table", "bridge", net_.name});
@@ -171,6 +173,7 @@ class Daemon {
   }
   stdfs::path socket() const { return stdfs::path(dir_.path()) / "sandnetd.sock"; }
   stdfs::path netns_dir() const { return stdfs::path(dir_.path()) / "netns"; }
+  stdfs::path userns_dir() const { return stdfs::path(dir_.path()) / "userns"; }
   stdfs::path cache_dir() const { return stdfs::path(dir_.path()) / "cache"; }
   stdfs::path ipam_dir() const { return stdfs::path(dir_.path()) / "ipam"; }
   stdfs::path log_path() const { return stdfs::path(dir_.path()) / "sandnetd.log"; }

@@ -43,8 +43,11 @@ json::object make_config(const BundleOptions& o) {
   json::array caps;
   for (const auto& c : pod_capabilities()) caps.emplace_back(c);
   json::array namespaces;
-  for (const char* type : {"user", "network", "mount", "pid", "ipc", "uts"})
-    namespaces.emplace_back(json::object{{"type", type}});
+  for (const char* type : {"user", "network", "mount", "pid", "ipc", "uts"}) {
+    json::object ns{{"type", type}};
+    if (auto it = o.namespace_paths.find(type); it != o.namespace_paths.end()) ns["path"] = it->second;
+    namespaces.emplace_back(std::move(ns));
+  }
   json::array mapping{json::object{{"containerID", 0}, {"hostID", o.host_id}, {"size", o.size}}};
 
   json::array mounts{

@@ -53,6 +53,10 @@ struct BundleOptions {
   std::string hostname = "pod";
   // Extra files in the rootfs: {path relative to the rootfs, content}.
   std::vector<std::pair<std::string, std::string>> files;
+  // Namespaces to join instead of making ({"user": "/run/sandnet/userns/x",
+  // "network": "/run/netns/x"}): their linux.namespaces entries get a "path",
+  // as containerd 2.x and CRI-O write them for pre-created namespaces.
+  std::map<std::string, std::string> namespace_paths;
   // config.json "hooks" (e.g. {"createRuntime":[{"path":...,"args":[...]}]}) and "annotations".
   boost::json::object hooks;
   std::map<std::string, std::string> annotations;

@@ -16,6 +16,8 @@
 #ifndef SANDNET_SANDNET_H
 #define SANDNET_SANDNET_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -79,6 +81,22 @@ int sandnet_status_json(sandnet_client* client, char** result_json, sandnet_erro
  * netns_path (may be NULL) receives the pin path. */
 int sandnet_setup_pidfd(sandnet_client* client, const char* id, int pidfd, char** netns_path, sandnet_error** err);
 int sandnet_teardown(sandnet_client* client, const char* id, sandnet_error** err);
+
+/* One uid_map/gid_map line, as OCI's linux.uidMappings. */
+typedef struct sandnet_id_mapping {
+  uint32_t container_id;
+  uint32_t host_id;
+  uint32_t size;
+} sandnet_id_mapping;
+
+/* sandnet_setup_create: the daemon makes a user namespace with exactly these
+ * maps (checked against the caller's policy, idMappings and subordinate IDs)
+ * and a network namespace owned by it, attaches it to the default networks and
+ * pins both; the pod then joins them by path (OCI linux.namespaces "path").
+ * netns_path and userns_path (either may be NULL) receive the pins. */
+int sandnet_setup_create(sandnet_client* client, const char* id, const sandnet_id_mapping* uid_mappings,
+                         size_t uid_count, const sandnet_id_mapping* gid_mappings, size_t gid_count,
+                         char** netns_path, char** userns_path, sandnet_error** err);
 
 /* Error getters; strings live as long as the error object. */
 int sandnet_error_code(const sandnet_error* err);

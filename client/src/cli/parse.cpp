@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <cstdint>
 #include <vector>
 
 namespace sandnet::cli {
@@ -59,6 +60,24 @@ std::pair<std::string, std::string> parse_key_value(std::string_view spec, std::
   if (eq == std::string_view::npos || eq == 0)
     throw_error(errc::invalid_argument, std::string(label) + " \"" + std::string(spec) + "\" must be KEY=VALUE");
   return {std::string(spec.substr(0, eq)), std::string(spec.substr(eq + 1))};
+}
+
+protocol::IdMapping parse_id_mapping(std::string_view spec, std::string_view label) {
+  const std::string where = std::string(label) + " \"" + std::string(spec) + "\"";
+  std::uint32_t parts[3] = {};
+  std::string_view rest = spec;
+  for (int k = 0; k < 3; ++k) {
+    auto colon = rest.find(':');
+    if ((k < 2) != (colon != std::string_view::npos))
+      throw_error(errc::invalid_argument, where + " must be CONTAINERID:HOSTID:SIZE");
+    std::string_view field = rest.substr(0, colon);
+    parts[k] = parse_number<std::uint32_t>(field, k == 2 ? 1U : 0U, UINT32_MAX, where);
+    if (colon != std::string_view::npos) rest.remove_prefix(colon + 1);
+  }
+  if (static_cast<std::uint64_t>(parts[0]) + parts[2] > (1ULL << 32) ||
+      static_cast<std::uint64_t>(parts[1]) + parts[2] > (1ULL << 32))
+    throw_error(errc::invalid_argument, where + " overflows the ID space");
+  return protocol::IdMapping{parts[0], parts[1], parts[2]};
 }
 
 }  // namespace sandnet::cli

@@ -11,6 +11,7 @@
 
 #include "sandnet/common/capabilities.hpp"
 #include "sandnet/common/error.hpp"
+#include "sandnet/common/protocol.hpp"
 
 namespace sandnet::cli {
 
@@ -28,6 +29,11 @@ Int parse_number(std::string_view text, Int min, Int max, std::string_view label
 // [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]; HOSTIP may be an IPv6 address
 // in brackets ("[::1]:8080:80/udp"). label: "--port", "io.sandnet.ports".
 capabilities::PortMapping parse_port_spec(std::string_view spec, std::string_view label);
+
+// "CONTAINERID:HOSTID:SIZE", an OCI linux.uidMappings entry as runc's and
+// podman's --uidmap write it; SIZE must be positive and neither range may
+// overflow. label: "--uidmap", "--gidmap".
+protocol::IdMapping parse_id_mapping(std::string_view spec, std::string_view label);
 
 // "K=V": K must be non-empty (V may be). label names the option.
 std::pair<std::string, std::string> parse_key_value(std::string_view spec, std::string_view label);

@@ -58,7 +58,8 @@ std::string usage() {
   return R"(Usage: sandnetctl [--socket PATH] [--json] COMMAND [ARGS]
 
 Commands:
-  setup ID (--pid PID [--pidfd] | --netns PATH) [--network NET]... [--ifname NAME]
+  setup ID (--pid PID [--pidfd] | --netns PATH | --create --uidmap C:H:N... --gidmap C:H:N...)
+        [--network NET]... [--ifname NAME]
         [--port [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]]... [--arg K=V]... [--label K=V]...
                  attach sandbox ID's network namespace to its networks
   teardown ID [--force]
@@ -81,6 +82,9 @@ Options:
   --json         print the raw JSON result
   --pidfd        (setup) pass the PID as a pidfd over the socket, closing the PID-reuse window
   --netns PATH   (setup) pass an existing network namespace (e.g. /run/netns/x) as an fd
+  --create       (setup) the daemon makes a user namespace with the --uidmap/--gidmap
+                 lines (CONTAINERID:HOSTID:SIZE, repeatable) and a network namespace
+                 owned by it, and prints both pins for the pod to join
 
 Exit status: 0 success, 1 failure (reason on stderr), 2 bad usage.
 )";
@@ -90,6 +94,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   Invocation inv;
   bool have_command = false;
   bool use_pidfd = false;
+  bool create = false;
   std::optional<pid_t> pid;
   std::vector<PortMapping> ports;
   std::vector<std::string> positional;
@@ -113,6 +118,12 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
         pid = cli::parse_number<pid_t>(*v, 1, std::numeric_limits<pid_t>::max(), "--pid");
       } else if (arg == "--pidfd") {
         use_pidfd = true;
+      } else if (arg == "--create") {
+        create = true;
+      } else if (auto v = option_value(args, i, "--uidmap")) {
+        inv.setup.create.uid_mappings.push_back(cli::parse_id_mapping(*v, "--uidmap"));
+      } else if (auto v = option_value(args, i, "--gidmap")) {
+        inv.setup.create.gid_mappings.push_back(cli::parse_id_mapping(*v, "--gidmap"));
       } else if (auto v = option_value(args, i, "--netns")) {
         if (v->empty()) usage_error("--netns needs a path");
         inv.netns_path = *v;
@@ -167,14 +178,22 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   }
   if (inv.command == Command::setup) {
     inv.setup.id = inv.id;
-    if (!inv.netns_path.empty()) {
+    const bool maps = !inv.setup.create.uid_mappings.empty() || !inv.setup.create.gid_mappings.empty();
+    if (maps && !create) usage_error("setup: --uidmap and --gidmap go with --create");
+    if (create) {
+      if (pid || use_pidfd || !inv.netns_path.empty())
+        usage_error("setup: --create makes the namespaces; it takes no --pid or --netns");
+      if (inv.setup.create.uid_mappings.empty() || inv.setup.create.gid_mappings.empty())
+        usage_error("setup: --create needs at least one --uidmap and one --gidmap");
+      inv.setup.ref = protocol::SandboxRef::create;
+    } else if (!inv.netns_path.empty()) {
       if (pid || use_pidfd) usage_error("setup: give either --pid or --netns, not both");
       inv.setup.ref = protocol::SandboxRef::netns;
     } else if (pid) {
       inv.setup.ref = use_pidfd ? protocol::SandboxRef::pidfd : protocol::SandboxRef::pid;
       inv.setup.pid = *pid;
     } else {
-      usage_error("setup: --pid PID or --netns PATH is required");
+      usage_error("setup: --pid PID, --netns PATH or --create is required");
     }
     if (!ports.empty()) inv.setup.capabilities.port_mappings = std::move(ports);
   }

@@ -125,9 +125,13 @@ std::string render_sandbox(const protocol::SandboxInfo& s) {
       {"State:", or_dash(s.state)},
       {"Netns:", or_dash(s.netns)},
       {"PID:", s.pid ? std::to_string(*s.pid) : "-"},
+  };
+  if (!s.userns.empty()) fields.push_back({"Userns:", s.userns});
+  for (auto& f : std::vector<std::vector<std::string>>{
       {"Owner:", std::to_string(s.owner_uid) + ":" + std::to_string(s.owner_gid)},
       {"Created:", format_time(s.created_unix)},
-  };
+  })
+    fields.push_back(std::move(f));
   std::vector<std::string> labels;
   for (const auto& [k, v] : s.labels) labels.push_back(k + "=" + v);
   if (!labels.empty()) fields.push_back({"Labels:", join(labels, ",")});

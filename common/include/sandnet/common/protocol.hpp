@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <boost/json.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -38,6 +39,28 @@ enum class SandboxRef {
   pid,    // "pid": N  -- the daemon opens a pidfd for it
   pidfd,  // "fd": "pidfd" -- a pidfd passed with SCM_RIGHTS alongside the request
   netns,  // "fd": "netns" -- a netns fd passed with SCM_RIGHTS
+  create, // "create": {...} -- the daemon makes a user and a network namespace
+};
+
+// One line of a user namespace's uid_map or gid_map, in the OCI runtime
+// spec's names (linux.uidMappings).
+struct IdMapping {
+  std::uint32_t container_id = 0;  // first ID inside the namespace
+  std::uint32_t host_id = 0;       // first ID on the host
+  std::uint32_t size = 0;
+  bool operator==(const IdMapping&) const = default;
+};
+
+// The kernel's limit on lines in one uid_map or gid_map (since Linux 4.15).
+inline constexpr std::size_t kMaxIdMappings = 340;
+
+// SandboxRef::create: the user namespace to make, with exactly these maps
+// (each non-empty, no overlap inside or on the host: what the kernel would
+// refuse is refused when the request is parsed). The network namespace is
+// made inside it.
+struct CreateNamespaces {
+  std::vector<IdMapping> uid_mappings;
+  std::vector<IdMapping> gid_mappings;
 };
 
 struct NetworkRequest {
@@ -49,6 +72,7 @@ struct SetupParams {
   std::string id;
   SandboxRef ref = SandboxRef::pid;
   pid_t pid = 0;                          // for SandboxRef::pid
+  CreateNamespaces create;                // for SandboxRef::create
   std::vector<NetworkRequest> networks;   // empty: the configured defaults
   std::string ifname;                     // first network's interface; default eth0
   std::vector<std::pair<std::string, std::string>> args;  // CNI_ARGS pairs
@@ -76,6 +100,7 @@ struct Attachment {
 struct SandboxInfo {
   std::string id;
   std::string netns;        // the pin path, e.g. /run/netns/sandnet-pod1
+  std::string userns;       // the user namespace's pin (created sandboxes only)
   uid_t owner_uid = 0;
   gid_t owner_gid = 0;
   std::string state;        // "setting-up" | "ready" | "tearing-down" | "failed"
@@ -123,6 +148,8 @@ struct NetworkInfo {
 // value_to throws Error(invalid_argument) naming the bad field.
 void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const NetworkRequest& x);
 NetworkRequest tag_invoke(boost::json::value_to_tag<NetworkRequest>, const boost::json::value& v);
+void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const IdMapping& x);
+IdMapping tag_invoke(boost::json::value_to_tag<IdMapping>, const boost::json::value& v);
 void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const SetupParams& x);
 SetupParams tag_invoke(boost::json::value_to_tag<SetupParams>, const boost::json::value& v);
 void tag_invoke(boost::json::value_from_tag, boost::json::value& v, const IdParams& x);

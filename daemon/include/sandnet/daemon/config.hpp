@@ -111,6 +111,9 @@ struct Config {
   // --- paths ---
   std::filesystem::path netns_dir = "/run/netns";        // where pins live
   std::filesystem::path state_dir = "/var/lib/sandnet";  // StateStore root
+  // Pins of the user namespaces that sandbox.setup "create" makes; a
+  // directory of sandnet's own (everything in it is ours).
+  std::filesystem::path userns_dir = "/run/sandnet/userns";
 
   CniSettings cni;
   IdMappings id_mappings;

@@ -20,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -118,6 +119,10 @@ class SandboxService {
   // unreadable, or never written): DELs what the cache holds, against the pin
   // while it is live, then unpins. Returns what failed.
   boost::asio::awaitable<std::vector<std::string>> salvage(std::string id, std::string why);
+  // User namespace pins (usernsDir) of no known sandbox: unpinned. Run only
+  // when no setup can be pinning (recovery, or gc with the setup gate closed).
+  // Returns what failed.
+  boost::asio::awaitable<std::vector<std::string>> remove_stray_userns_pins(std::string why);
   // Drops a sandbox that is gone for good: its id, its claims, its retry.
   void forget(const std::string& id);
 
@@ -134,6 +139,7 @@ class SandboxService {
   std::shared_ptr<cni::Runtime> runtime_;
   StateStore store_;
   PinMarks pin_marks_;  // which pins in netnsDir are ours
+  std::once_flag userns_dir_ready_;  // usernsDir made a shared mount (first "create")
   boost::asio::thread_pool pool_;
   KeyedMutex locks_;
   AsyncSemaphore setup_slots_;

@@ -53,6 +53,9 @@ struct SandboxRecord {
   uid_t owner_uid = 0;
   gid_t owner_gid = 0;
   std::string pin_path;      // e.g. /run/netns/sandnet-pod1
+  // The user namespace's pin, for a sandbox whose namespaces the daemon made
+  // (sandbox.setup "create"); empty otherwise.
+  std::string userns_pin_path;
   std::optional<pid_t> pid;  // the sandbox process, when known
   // Identify the process and netns again after a restart (PID reuse, a pin
   // replaced behind our back). 0 = unknown.

@@ -35,6 +35,10 @@ std::filesystem::path pin(int netns_fd, const std::filesystem::path& dir, std::s
 std::filesystem::path pin(const NetnsHandle& handle, const std::filesystem::path& dir,
                           std::string_view name);
 
+// Pins a user namespace the same way (the pre-created namespaces of
+// sandbox.setup "create" keep their user namespace in a directory of their own).
+std::filesystem::path pin_userns(int userns_fd, const std::filesystem::path& dir, std::string_view name);
+
 // Unmounts (MNT_DETACH) and removes dir/name. A missing pin is fine, so this
 // is idempotent. Throws Error on other failures (after trying both steps).
 void unpin(const std::filesystem::path& dir, std::string_view name);
@@ -57,6 +61,9 @@ struct PinInfo {
 // The namespace mounted on path (not followed if it is a symlink), or nullopt
 // when no network namespace is mounted there. Never throws.
 std::optional<NetnsIdentity> pinned_identity(const std::filesystem::path& path);
+
+// The user namespace mounted on path, or nullopt. Never throws.
+std::optional<NetnsIdentity> pinned_userns_identity(const std::filesystem::path& path);
 
 // Whether a network namespace's nsfs file is mounted on path (not followed
 // if it is a symlink). Never throws.
