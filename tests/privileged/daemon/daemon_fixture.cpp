@@ -111,6 +111,7 @@ TestDaemon::TestDaemon(DaemonOptions options) : options_(options) {
   socket_ = root_ + "/sandnetd.sock";
   state_dir_ = root_ + "/state";
   netns_dir_ = root_ + "/netns";
+  userns_dir_ = root_ + "/userns";
   cache_dir_ = root_ + "/cache";
   conf_dir_ = root_ + "/conf";
   ipam_dir_ = root_ + "/ipam";
@@ -218,6 +219,7 @@ void TestDaemon::write_config() {
       {"socket", socket_},
       {"socketMode", "0666"},
       {"netnsDir", netns_dir_},
+      {"usernsDir", userns_dir_},
       {"stateDir", state_dir_},
       {"cni", json::object{{"confDir", conf_dir_},
                            {"binDirs", json::array{"/usr/lib/cni", json::string(root_ + "/bin")}},
@@ -345,8 +347,12 @@ TestDaemon::~TestDaemon() {
     ::umount2(pin.c_str(), MNT_DETACH);
     ::unlink(pin.c_str());
   }
-  // The daemon made netnsDir a (shared) mount of itself.
+  std::error_code list_ec;
+  for (const auto& e : stdfs::directory_iterator(userns_dir_, list_ec)) ::umount2(e.path().c_str(), MNT_DETACH);
+  // The daemon made netnsDir (and usernsDir, once used) a (shared) mount of itself.
   while (::umount2(netns_dir_.c_str(), MNT_DETACH) == 0) {
+  }
+  while (::umount2(userns_dir_.c_str(), MNT_DETACH) == 0) {
   }
   sh("ip link del " + bridge_ + " 2>/dev/null");
   // The table's base chain and map stay by design; the chains must be gone.

@@ -113,6 +113,7 @@ class TestDaemon {
   std::string del_fails_marker() const { return root_ + "/del-fails"; }
   const std::string& state_dir() const { return state_dir_; }
   const std::string& netns_dir() const { return netns_dir_; }
+  const std::string& userns_dir() const { return userns_dir_; }
   const std::string& cache_dir() const { return cache_dir_; }
   std::string log() const;
 
@@ -127,7 +128,7 @@ class TestDaemon {
 
   DaemonOptions options_;
   std::string root_;
-  std::string socket_, state_dir_, netns_dir_, cache_dir_, conf_dir_, ipam_dir_, log_path_, config_path_;
+  std::string socket_, state_dir_, netns_dir_, userns_dir_, cache_dir_, conf_dir_, ipam_dir_, log_path_, config_path_;
   std::string network_, failing_, slow_, flaky_, late_, ported_, dual_, bridge_, nft_table_;
   pid_t pid_ = -1;
 };

@@ -2,6 +2,8 @@
 // real plugins in /usr/lib/cni, driven over its socket with raw JSON-RPC.
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -9,6 +11,7 @@
 #include <csignal>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <filesystem>
 #include <future>
@@ -295,6 +298,125 @@ TEST_F(DaemonTest, CallersOwnSubordinateRangesMayBeMapped) {
   EXPECT_EQ(info.result->at("subordinateIds").at("uids").at(0).at("hostID").to_number<std::uint32_t>(),
             kTestSubordinateFirst);
   EXPECT_TRUE(daemon_->record_files().empty());
+}
+
+// sandbox.setup "create" (the containerd 2.x / CRI-O flow): the daemon makes
+// the user namespace, owned by the caller, with exactly the maps asked for,
+// after checking them as it checks any caller's maps.
+json::object create_params(const std::string& id, json::array uid_mappings, json::array gid_mappings) {
+  return json::object{{"id", id},
+                      {"create", json::object{{"uidMappings", std::move(uid_mappings)},
+                                              {"gidMappings", std::move(gid_mappings)}}}};
+}
+
+json::object id_mapping(std::uint32_t container_id, std::uint32_t host_id, std::uint32_t size) {
+  return json::object{{"containerID", container_id}, {"hostID", host_id}, {"size", size}};
+}
+
+// What a process joining the pinned user namespace sees as its uid_map.
+std::string uid_map_of(const std::string& userns_pin) {
+  return sh("nsenter --user=" + userns_pin + " cat /proc/self/uid_map | tr -s ' ' | sed 's/^ //'").out;
+}
+
+TEST_F(DaemonTest, CreatedNamespacesAreTheCallersWithTheMapsItMayUse) {
+  auto c = daemon_->connect(kTestUid, kTestUid);
+  // The caller's own uid as root, its subordinate range for the rest: what
+  // rootless Podman maps.
+  const json::array uids{id_mapping(0, kTestUid, 1), id_mapping(1, kTestSubordinateFirst, 65536)};
+  auto id = unique_name("pod");
+  auto r = c.call("sandbox.setup", create_params(id, uids, uids));
+  ASSERT_TRUE(r.result) << describe(r);
+  const std::string netns_pin(r.result->at("netns").as_string());
+  const std::string userns_pin(r.result->at("userns").as_string());
+  EXPECT_EQ(userns_pin, daemon_->userns_dir() + "/sandnet-" + id);
+  EXPECT_FALSE(r.result->as_object().contains("pid"));
+  EXPECT_EQ(uid_map_of(userns_pin),
+            "0 " + std::to_string(kTestUid) + " 1\n1 " + std::to_string(kTestSubordinateFirst) + " 65536\n");
+  // Owned by the caller (as if it had made it: its runtime may join it), and
+  // the netns is that user namespace's.
+  {
+    unique_fd userns(::open(userns_pin.c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(userns);
+    uid_t owner = 0;
+    ASSERT_EQ(::ioctl(userns.get(), NS_GET_OWNER_UID, &owner), 0);
+    EXPECT_EQ(owner, kTestUid);
+    unique_fd netns(::open(netns_pin.c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(netns);
+    unique_fd netns_owner(::ioctl(netns.get(), NS_GET_USERNS));
+    ASSERT_TRUE(netns_owner);
+    struct stat a {}, b {};
+    ASSERT_EQ(::fstat(netns_owner.get(), &a), 0);
+    ASSERT_EQ(::fstat(userns.get(), &b), 0);
+    EXPECT_EQ(a.st_ino, b.st_ino);
+  }
+  CommandResult lo = sh("nsenter --user=" + userns_pin + " --net=" + netns_pin + " ip -o link show lo");
+  EXPECT_NE(lo.out.find("UP"), std::string::npos) << lo.out << lo.err;
+  EXPECT_EQ(result_ips(*r.result).size(), 1u);
+  // get shows both pins; a second setup of the same netns cannot happen (it
+  // is new), but the id is taken.
+  auto got = c.call("sandbox.get", json::object{{"id", id}});
+  ASSERT_TRUE(got.result) << describe(got);
+  EXPECT_EQ(got.result->at("userns").as_string(), userns_pin);
+  EXPECT_EQ(error_code(c.call("sandbox.setup", create_params(id, uids, uids))), rpc::kAlreadyExists);
+
+  auto down = c.call("sandbox.teardown", json::object{{"id", id}});
+  ASSERT_TRUE(down.result) << describe(down);
+  EXPECT_TRUE(down.result->at("errors").as_array().empty()) << describe(down);
+  EXPECT_FALSE(std::filesystem::exists(netns_pin));
+  EXPECT_FALSE(std::filesystem::exists(userns_pin));
+  EXPECT_TRUE(daemon_->allocated_ips(daemon_->network()).empty());
+
+  // Maps the caller may not use are refused before anything is made.
+  for (const auto& bad : {json::array{id_mapping(0, 300000, 1000)},             // outside every range
+                          json::array{id_mapping(0, 0, 1)},                      // host root
+                          json::array{id_mapping(0, kTestSubordinateFirst, 65537)}}) {  // one past its range
+    auto refused = c.call("sandbox.setup", create_params(unique_name("pod"), bad, uids));
+    EXPECT_EQ(error_code(refused), rpc::kPermissionDenied) << describe(refused);
+    refused = c.call("sandbox.setup", create_params(unique_name("pod"), uids, bad));
+    EXPECT_EQ(error_code(refused), rpc::kPermissionDenied) << describe(refused);
+  }
+  // A file descriptor has no place in a create request.
+  unique_fd self_ns(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
+  c.send_raw(json::serialize(json::object{{"jsonrpc", "2.0"}, {"id", 9}, {"method", "sandbox.setup"},
+                                          {"params", create_params(unique_name("pod"), uids, uids)}}) + "\n",
+             std::array<int, 1>{self_ns.get()});
+  auto line = c.read_line();
+  ASSERT_TRUE(line);
+  EXPECT_NE(line->find("takes no file descriptor"), std::string::npos) << *line;
+  EXPECT_TRUE(daemon_->record_files().empty());
+  EXPECT_TRUE(daemon_->pin_files().empty());
+  EXPECT_TRUE(sh("ls -A " + daemon_->userns_dir()).out.empty());
+}
+
+TEST_F(DaemonTest, CreatedSandboxIsServedAfterARestartAndStrayUsernsPinsGo) {
+  auto c = daemon_->connect();
+  const json::array maps{id_mapping(0, 100000, 65536)};
+  auto id = unique_name("pod");
+  auto r = c.call("sandbox.setup", create_params(id, maps, maps));
+  ASSERT_TRUE(r.result) << describe(r);
+  const std::string userns_pin(r.result->at("userns").as_string());
+  const auto ips = result_ips(*r.result);
+  EXPECT_EQ(daemon_->stop(/*kill9=*/true), 128 + SIGKILL);
+  // A user namespace pin of no sandbox (a crash between pin and record).
+  const std::string stray = daemon_->userns_dir() + "/sandnet-stray1";
+  ASSERT_TRUE(sh("touch " + stray + " && mount --bind /proc/self/ns/user " + stray).ok());
+
+  daemon_->start();
+  c = daemon_->connect();
+  auto got = c.call("sandbox.get", json::object{{"id", id}});
+  ASSERT_TRUE(got.result) << describe(got);
+  EXPECT_EQ(got.result->at("state").as_string(), "ready");
+  EXPECT_EQ(result_ips(*got.result), ips);
+  EXPECT_TRUE(c.call("sandbox.check", json::object{{"id", id}}).result);
+  EXPECT_TRUE(std::filesystem::exists(userns_pin));
+  EXPECT_FALSE(std::filesystem::exists(stray));
+  EXPECT_FALSE(sh("findmnt -rn " + stray).ok());
+  // gc keeps a live created sandbox.
+  ASSERT_TRUE(c.call("gc").result);
+  EXPECT_TRUE(c.call("sandbox.get", json::object{{"id", id}}).result);
+  auto down = c.call("sandbox.teardown", json::object{{"id", id}});
+  EXPECT_TRUE(down.result) << describe(down);
+  EXPECT_FALSE(std::filesystem::exists(userns_pin));
 }
 
 TEST_F(DaemonTest, UnknownCallerIsRefused) {

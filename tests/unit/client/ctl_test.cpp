@@ -92,6 +92,28 @@ TEST(CtlCommandLine, FullSetup) {
   EXPECT_EQ(ns.netns_path, "/run/netns/x");
 }
 
+TEST(CtlCommandLine, CreateSetup) {
+  auto inv = parse_command_line({"setup", "pod4", "--create", "--uidmap", "0:100000:65536", "--gidmap", "0:100000:1000",
+                                 "--gidmap=1000:5000:1"});
+  EXPECT_EQ(inv.setup.ref, protocol::SandboxRef::create);
+  EXPECT_EQ(inv.setup.create.uid_mappings, (std::vector<protocol::IdMapping>{{0, 100000, 65536}}));
+  EXPECT_EQ(inv.setup.create.gid_mappings, (std::vector<protocol::IdMapping>{{0, 100000, 1000}, {1000, 5000, 1}}));
+  EXPECT_NE(usage_error_of([] { parse_command_line({"setup", "p", "--create", "--uidmap", "0:1:1"}); }).find("--gidmap"),
+            std::string::npos);
+  EXPECT_NE(usage_error_of([] { parse_command_line({"setup", "p", "--pid", "1", "--uidmap", "0:1:1"}); })
+                .find("go with --create"),
+            std::string::npos);
+  EXPECT_NE(usage_error_of([] {
+              parse_command_line({"setup", "p", "--create", "--pid", "1", "--uidmap", "0:1:1", "--gidmap", "0:1:1"});
+            }).find("no --pid"),
+            std::string::npos);
+  for (const char* bad : {"0:1", "0:1:0", "a:1:1", "0:1:1:1", "1:4294967295:2", ""})
+    EXPECT_NE(usage_error_of([bad] { parse_command_line({"setup", "p", "--create", "--uidmap", bad, "--gidmap", "0:1:1"}); })
+                  .find("--uidmap"),
+              std::string::npos)
+        << bad;
+}
+
 TEST(CtlCommandLine, OtherCommands) {
   EXPECT_EQ(parse_command_line({"list"}).command, Command::list);
   EXPECT_EQ(parse_command_line({"get", "pod1"}).id, "pod1");

@@ -162,6 +162,54 @@ TEST(Protocol, SetupParamsRejectsBadFields) {
   }
 }
 
+TEST(Protocol, SetupParamsCreateRoundTripAndChecks) {
+  protocol::SetupParams p;
+  p.id = "pod1";
+  p.ref = protocol::SandboxRef::create;
+  p.create.uid_mappings = {{0, 100000, 65536}};
+  p.create.gid_mappings = {{0, 100000, 1000}, {1000, 5000, 1}};
+  auto back = json::value_to<protocol::SetupParams>(json::value_from(p));
+  EXPECT_EQ(back.ref, protocol::SandboxRef::create);
+  EXPECT_EQ(back.create.uid_mappings, p.create.uid_mappings);
+  EXPECT_EQ(back.create.gid_mappings, p.create.gid_mappings);
+
+  auto error_of = [](std::string_view s) -> std::string {
+    try {
+      json::value_to<protocol::SetupParams>(json::parse(s));
+    } catch (const Error& e) {
+      EXPECT_TRUE(e.is(errc::invalid_argument)) << e.what();
+      return e.what();
+    }
+    return "accepted";
+  };
+  const std::string one = R"({"containerID":0,"hostID":100000,"size":65536})";
+  auto with = [&](const std::string& uids, const std::string& gids) {
+    return R"({"id":"p","create":{"uidMappings":)" + uids + R"(,"gidMappings":)" + gids + "}}";
+  };
+  EXPECT_EQ(error_of(with("[" + one + "]", "[" + one + "]")), "accepted");
+  EXPECT_NE(error_of(R"({"id":"p","pid":1,"create":{}})").find("one of"), std::string::npos);
+  EXPECT_NE(error_of(with("[]", "[" + one + "]")).find("uidMappings"), std::string::npos);
+  EXPECT_NE(error_of(R"({"id":"p","create":{"uidMappings":[)" + one + "]}}").find("gidMappings"), std::string::npos);
+  EXPECT_NE(error_of(with(R"([{"containerID":0,"hostID":1,"size":0}])", "[" + one + "]")).find("positive"),
+            std::string::npos);
+  EXPECT_NE(error_of(with(R"([{"containerID":4294967295,"hostID":1,"size":2}])", "[" + one + "]")).find("overflows"),
+            std::string::npos);
+  EXPECT_NE(error_of(with("[" + one + "," + R"({"containerID":65535,"hostID":1,"size":1}])", "[" + one + "]"))
+                .find("overlap inside"),
+            std::string::npos);
+  EXPECT_NE(error_of(with("[" + one + "," + R"({"containerID":70000,"hostID":100001,"size":1}])", "[" + one + "]"))
+                .find("overlap on the host"),
+            std::string::npos);
+  EXPECT_NE(error_of(with(R"([{"containerID":0,"hostID":1,"size":1,"extra":1}])", "[" + one + "]")).find("extra"),
+            std::string::npos);
+  std::string many = "[";
+  for (int k = 0; k < 341; ++k)
+    many += (k ? "," : "") + std::string(R"({"containerID":)") + std::to_string(k) + R"(,"hostID":)" +
+            std::to_string(100000 + k) + R"(,"size":1})";
+  many += "]";
+  EXPECT_NE(error_of(with(many, "[" + one + "]")).find("at most 340"), std::string::npos);
+}
+
 TEST(Fs, ReadRegularFileNeverFollowsOrBlocks) {
   test::TempDir dir;
   const auto base = std::filesystem::path(dir.path());
