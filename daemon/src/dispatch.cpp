@@ -63,6 +63,17 @@ const std::map<std::string, Method, std::less<>>& methods() {
          auto id = id_param(r);
          co_return co_await s.inspect(c, id);
        }},
+      {method::kExplain,
+       [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd> fds) -> asio::awaitable<json::value> {
+         // {"id"} alone: an existing sandbox. Anything else: a setup's params
+         // (the id optional), explained without being carried out.
+         if (r.params.size() == 1 && r.params.contains("id") && fds.empty()) co_return co_await s.explain_sandbox(c, id_param(r));
+         json::object params = r.params;
+         const bool id_given = params.contains("id");
+         if (!id_given) params["id"] = "explain";
+         auto setup = json::value_to<protocol::SetupParams>(json::value(std::move(params)));
+         co_return co_await s.explain_setup(c, std::move(setup), std::move(fds), id_given);
+       }},
       {method::kNetworksList,
        [](SandboxService& s, const Caller& c, const rpc::Request& r, std::vector<unique_fd>) -> asio::awaitable<json::value> {
          no_params(r);

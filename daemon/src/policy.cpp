@@ -53,7 +53,8 @@ void check_id_map(const std::vector<netns::IdMapEntry>& map,
            std::to_string(e.outside) + " " + std::to_string(e.count) + "\" maps host " +
            std::string(kind) + "s outside idMappings." + std::string(kind) +
            "s and the caller's subordinate " + std::string(kind) + "s, and is not the caller's own " +
-           std::string(kind) + " " + std::to_string(own_id));
+           std::string(kind) + " " + std::to_string(own_id) +
+           " (`sandnetctl info` lists the ranges this caller may map)");
   }
 }
 
@@ -77,32 +78,36 @@ const PolicyRule* rule_for(const Config& config, const Caller& caller) {
   const PolicyRule* rule = find_rule(config, caller);
   if (!rule)
     refuse("no policy rule for uid " + std::to_string(caller.uid) + " (gid " +
-           std::to_string(caller.gid) + ")");
+           std::to_string(caller.gid) + "): an administrator grants one in sandnetd.json's \"policy\"");
   return rule;
 }
 
 const PolicyRule* authorize_setup(const Config& config, const Caller& caller,
                                   const netns::NamespaceFacts& facts, const SetupAsk& ask) {
   // Refused for everyone: configuring these would rewire the host itself.
-  if (facts.is_host) refuse("the host's network namespace cannot be used as a sandbox");
-  if (facts.is_self) refuse("the daemon's own network namespace cannot be used as a sandbox");
+  if (facts.is_host) refuse("the host's network namespace cannot be used as a sandbox: did the container get a network namespace "
+           "of its own (OCI linux.namespaces \"network\")?");
+  if (facts.is_self) refuse("the daemon's own network namespace cannot be used as a sandbox: pass the sandbox's process or netns, "
+           "not the daemon's");
   if (caller.is_root()) return nullptr;
 
   const PolicyRule* rule = rule_for(config, caller);
   if (facts.owner_is_initial_userns)
     refuse("the network namespace is owned by the host's user namespace; uid " +
            std::to_string(caller.uid) +
-           " may only use a network namespace owned by a user namespace it created");
+           " may only use a network namespace owned by a user namespace it created: create the sandbox's user "
+           "namespace first (OCI linux.namespaces \"user\"), or let the daemon make both (\"create\")");
   if (facts.owner_uid != caller.uid)
     refuse("the sandbox's user namespace belongs to uid " + std::to_string(facts.owner_uid) +
-           ", not to the caller (uid " + std::to_string(caller.uid) + ")");
+           ", not to the caller (uid " + std::to_string(caller.uid) +
+           "): a sandbox's user namespace must be made by the runtime of the uid that asks");
   check_id_map(facts.uid_map, config.id_mappings.uids, ask.subordinate_uids, caller.uid, "uid");
   check_id_map(facts.gid_map, config.id_mappings.gids, ask.subordinate_gids, caller.gid, "gid");
 
   for (const auto& network : ask.networks) {
     if (!rule->allows_network(network))
       refuse("network \"" + network + "\" is not allowed for uid " + std::to_string(caller.uid) +
-             " (policy rule " + rule->description + ")");
+             " (policy rule " + rule->description + "; `sandnetctl networks` lists the ones it may use)");
   }
   for (const auto& name : ask.capabilities.names()) {
     if (!rule->allows_capability(name))

@@ -1404,3 +1404,249 @@ asio::awaitable<void> SandboxService::watch_process(WatchedSandbox watched,
 }
 
 }  // namespace sandnet::daemon
+
+namespace sandnet::daemon {
+
+// ---------------------------------------------------------------- explain
+
+namespace {
+
+// The steps of an explanation, in order; the first refusal is the verdict.
+class Explanation {
+ public:
+  // Runs one check: f returns what it found; an Error is a refusal (or, for a
+  // check that could not run, the reason it could not).
+  template <class F>
+  bool check(std::string_view name, F&& f) {
+    try {
+      add(name, true, f());
+      return true;
+    } catch (const Error& e) {
+      refuse(name, e);
+    } catch (const std::exception& e) {
+      refuse(name, Error(errc::internal, e.what()));
+    }
+    return false;
+  }
+  void refuse(std::string_view name, const Error& e) {
+    add(name, false, e.what());
+    if (!refusal_) refusal_ = e;
+  }
+  json::object finish() && {
+    json::object out{{"steps", std::move(steps_)}};
+    if (refusal_) {
+      out["verdict"] = "refused";
+      out["reason"] = refusal_->what();
+      out["code"] = rpc::error_from(*refusal_).code;
+    } else {
+      out["verdict"] = "allowed";
+    }
+    return out;
+  }
+
+ private:
+  void add(std::string_view name, bool ok, std::string detail) {
+    steps_.push_back(json::object{{"check", name}, {"ok", ok}, {"detail", std::move(detail)}});
+  }
+  json::array steps_;
+  std::optional<Error> refusal_;
+};
+
+std::string map_text(const std::vector<netns::IdMapEntry>& map) {
+  if (map.empty()) return "unknown";
+  std::string out;
+  for (const auto& e : map)
+    out += (out.empty() ? "" : ", ") + std::to_string(e.inside) + " " + std::to_string(e.outside) + " " +
+           std::to_string(e.count);
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<json::object> SandboxService::explain_setup(const Caller& caller, protocol::SetupParams p,
+                                                            std::vector<unique_fd> fds, bool id_given) {
+  InFlight in_flight(in_flight_);
+  const std::size_t owned = owned_by(caller.uid);
+  const bool id_taken = id_given && owners_.count(p.id) != 0;
+  auto work = [config = config_, caller, owned, id_taken, id_given, &p, fds = std::move(fds),
+               &claims = claims_]() mutable {
+    Explanation ex;
+    ex.check("request", [&] {
+      validate_request(p, fds.size());
+      if (id_taken) throw_error(errc::already_exists, "sandbox " + p.id + " already exists");
+      return std::string(id_given ? "well-formed; id " + p.id + " is free" : "well-formed (no id given: not checked)");
+    });
+    std::optional<SetupPlan> plan;
+    ex.check("networks", [&] {
+      plan = plan_setup(p, load_catalog(*config));
+      std::string out;
+      for (std::size_t i = 0; i < plan->networks.size(); ++i)
+        out += (i ? ", " : "") + plan->ifnames[i] + " on " + plan->networks[i];
+      return out + (p.networks.empty() ? " (the configured defaults)" : "");
+    });
+    std::optional<OpenedNetns> opened;
+    netns::NamespaceFacts facts;
+    const bool create = p.ref == protocol::SandboxRef::create;
+    const bool have_facts = ex.check("netns", [&]() -> std::string {
+      if (create) {
+        facts = planned_facts(caller, p.create);
+        return "to be made by the daemon (\"create\"): a new user namespace of uid " + std::to_string(caller.uid) +
+               " and a network namespace inside it";
+      }
+      unique_fd fd = fds.empty() ? unique_fd() : std::move(fds.front());
+      opened.emplace(open_sandbox_netns(p, caller, std::move(fd), [](const netns::NamespaceFacts&) {}));
+      facts = opened->facts;
+      std::string out = "net:[" + std::to_string(facts.inode) + "]";
+      if (opened->pid) out += " of pid " + std::to_string(*opened->pid);
+      if (facts.is_host) out += facts.is_self ? " (the host's, the daemon's own)" : " (the host's)";
+      else if (facts.is_self) out += " (the daemon's own)";
+      return out;
+    });
+    if (have_facts) {
+      ex.check("owner", [&] {
+        if (facts.owner_is_initial_userns) return std::string("owned by the host's (initial) user namespace");
+        return "owned by a user namespace that uid " + std::to_string(facts.owner_uid) +
+               " created; uid map: " + map_text(facts.uid_map) + "; gid map: " + map_text(facts.gid_map);
+      });
+    }
+    ex.check("rule", [&] {
+      if (caller.is_root()) return std::string("root: no policy rule needed");
+      return "policy rule " + rule_for(*config, caller)->description;
+    });
+    if (have_facts && plan) {
+      ex.check("policy", [&] {
+        SetupAsk ask{plan->networks, p.capabilities, {}, owned};
+        for (const auto& arg : p.args) ask.arg_keys.push_back(arg.first);
+        if (!caller.is_root() && config->id_mappings.subordinate) {
+          ask.subordinate_uids = read_subordinate_ranges(config->id_mappings.subuid_file, caller.uid);
+          ask.subordinate_gids = read_subordinate_ranges(config->id_mappings.subgid_file, caller.uid);
+        }
+        authorize_setup(*config, caller, facts, ask);
+        return std::string("allowed: networks, capabilities, host ports, CNI args, ID maps and maxSandboxes");
+      });
+    }
+    if (opened) {
+      ex.check("attached", [&] {
+        auto holder = claims.holder_of(netns::NetnsIdentity{facts.device, facts.inode});
+        if (!holder) return std::string("the network namespace is attached to no sandbox");
+        const bool may_see = caller.is_root() || holder->owner_uid == caller.uid;
+        throw_error(errc::already_exists, "the network namespace is already attached to " +
+                                              (may_see ? "sandbox " + holder->id : std::string("another sandbox")) +
+                                              "; one network namespace holds one sandbox");
+      });
+      if (plan) {
+        ex.check("interfaces", [&] {
+          const auto links = netns::list_links(opened->handle.fd(), /*bring_lo_up=*/false);
+          for (const auto& ifname : plan->ifnames)
+            if (std::find(links.begin(), links.end(), ifname) != links.end())
+              throw_error(errc::already_exists, "interface " + ifname +
+                                                    " already exists in the sandbox's network namespace; choose another ifname");
+          std::string out;
+          for (const auto& l : links) out += (out.empty() ? "" : ", ") + l;
+          return "present: " + (out.empty() ? std::string("none") : out) + "; none in the way";
+        });
+      }
+    }
+    return std::move(ex).finish();
+  };
+  co_return co_await offload(pool_, std::move(work));
+}
+
+asio::awaitable<json::object> SandboxService::explain_sandbox(const Caller& caller, std::string id) {
+  InFlight in_flight(in_flight_);
+  const std::string context = "explain " + id;
+  with_context(context, [&] { validate::sandbox_id(id); });
+  auto record = co_await load_record(id);
+  if (!record)
+    throw_error(errc::not_found, context + ": no such sandbox (`sandnetctl list` shows the ones you may see)");
+  authorize_access(caller, record->owner_uid, id);
+  struct Found {
+    std::optional<netns::NetnsIdentity> pinned;
+    std::optional<netns::NetnsIdentity> userns_pinned;
+    std::optional<bool> process_in_netns;  // nullopt: no pid recorded
+    std::vector<bool> cached;
+    json::array guards;
+  };
+  auto work = [config = config_, &record = *record] {
+    Found f;
+    f.pinned = netns::pinned_identity(record.pin_path);
+    if (!record.userns_pin_path.empty()) f.userns_pinned = netns::pinned_userns_identity(record.userns_pin_path);
+    if (record.pid) {
+      try {
+        auto facts = netns::NetnsHandle::from_pid(*record.pid).facts();
+        f.process_in_netns = facts.inode == record.netns_inode && facts.device == record.netns_device;
+      } catch (const Error&) {
+        f.process_in_netns = false;
+      }
+    }
+    const cni::ResultCache cache(config->cni.cache_dir);
+    for (const auto& att : record.attachments) f.cached.push_back(cache.read(att.network, record.id, att.ifname).has_value());
+    f.guards = inspect_guard(config->anti_spoofing, record);
+    return f;
+  };
+  Found found = co_await offload(pool_, std::move(work));
+
+  json::array problems;
+  auto problem = [&](std::string what) { problems.emplace_back(std::move(what)); };
+  const bool holds = holds_recorded_netns(*record, found.pinned);
+  json::object pin{{"path", record->pin_path}, {"live", found.pinned.has_value()}, {"holdsRecordedNetns", holds}};
+  if (!found.pinned)
+    problem("the pin " + record->pin_path + " holds no network namespace (the namespace is gone): `sandnetctl teardown " +
+            id + "` (or gc) DELs what is left and releases its addresses");
+  else if (!holds)
+    problem("the pin holds another network namespace than the one recorded (replaced behind the daemon's back): DEL "
+            "runs without a netns; `sandnetctl teardown " + id + "` releases the addresses");
+  json::object out{{"id", id},
+                   {"state", to_string(record->state)},
+                   {"owner", json::object{{"uid", record->owner_uid}, {"gid", record->owner_gid}}},
+                   {"pin", std::move(pin)}};
+  if (!record->userns_pin_path.empty()) {
+    out["userns"] = json::object{{"path", record->userns_pin_path}, {"live", found.userns_pinned.has_value()}};
+    if (!found.userns_pinned) problem("the user namespace pin " + record->userns_pin_path + " is gone");
+  }
+  if (record->pid) {
+    out["process"] = json::object{{"pid", *record->pid}, {"inRecordedNetns", *found.process_in_netns},
+                                  {"watched", watches_.count(id) != 0}};
+    if (!*found.process_in_netns && config_->auto_teardown)
+      problem("process " + std::to_string(*record->pid) +
+              " is gone (or no longer in the sandbox's netns) but the sandbox is still here: "
+              "`sandnetctl teardown " + id + "`");
+  } else {
+    out["process"] = record->userns_pin_path.empty()
+                         ? json::value("none recorded (set up from a netns fd): no automatic teardown")
+                         : json::value("none (namespaces made by the daemon): the runtime tears it down");
+  }
+  json::array attachments;
+  for (std::size_t k = 0; k < record->attachments.size(); ++k) {
+    const auto& att = record->attachments[k];
+    attachments.push_back(json::object{{"network", att.network},
+                                       {"ifname", att.ifname},
+                                       {"phase", to_string(att.phase)},
+                                       {"cniCacheEntry", static_cast<bool>(found.cached[k])}});
+    if (att.phase == AttachmentPhase::added && !found.cached[k])
+      problem("attachment " + att.network + " " + att.ifname +
+              " has no CNI cache entry: its DEL will use the network's current conflist");
+  }
+  out["attachments"] = std::move(attachments);
+  out["antiSpoofing"] = std::move(found.guards);
+  switch (record->state) {
+    case SandboxState::ready: break;
+    case SandboxState::failed:
+      problem("a DEL failed; the daemon retries it in the background (see retry); `sandnetctl teardown " + id +
+              "` retries now, `--force` (root) forgets it and lists what stays behind");
+      break;
+    case SandboxState::setting_up:
+    case SandboxState::tearing_down:
+      problem(locks_.is_locked(id) ? std::string("an operation on it is running now")
+                                   : std::string("unfinished (the daemon stopped in the middle): gc or the next "
+                                                 "start finishes it"));
+      break;
+  }
+  if (auto it = retries_.find(id); it != retries_.end())
+    out["retry"] = json::object{{"attempts", it->second.attempts}, {"lastError", it->second.last_error}};
+  out["verdict"] = problems.empty() ? "healthy" : "needs attention";
+  out["problems"] = std::move(problems);
+  co_return out;
+}
+
+}  // namespace sandnet::daemon

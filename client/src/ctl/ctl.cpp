@@ -23,7 +23,8 @@ const std::map<std::string_view, Command>& commands() {
   static const std::map<std::string_view, Command> table = {
       {"help", Command::help},         {"setup", Command::setup},   {"teardown", Command::teardown},
       {"check", Command::check},       {"get", Command::get},       {"list", Command::list},
-      {"inspect", Command::inspect},   {"networks", Command::networks}, {"info", Command::info},
+      {"inspect", Command::inspect},   {"explain", Command::explain}, {"networks", Command::networks},
+      {"info", Command::info},
       {"gc", Command::gc},             {"status", Command::status}, {"cni", Command::cni},
   };
   return table;
@@ -69,6 +70,11 @@ Commands:
   get ID         show sandbox ID
   list           list sandboxes
   inspect ID     show the links, addresses and routes inside sandbox ID
+  explain ID     why sandbox ID is in its state: pins, process, CNI cache, rules, retries
+  explain [ID] (--pid PID [--pidfd] | --netns PATH | --create ...) [setup options]
+                 run a setup's checks without changing anything: the netns, its
+                 owner and maps, the policy rule, and the verdict with its reason
+                 (exit 1 when refused or when the sandbox needs attention)
   networks       list the networks this caller may use
   info           daemon version, CNI versions, ID mappings
   gc             remove leftovers of vanished sandboxes (root)
@@ -113,7 +119,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
       return Invocation{.command = Command::help};
     } else if (arg == "--version") {
       return Invocation{.command = Command::version};
-    } else if (have_command && inv.command == Command::setup) {
+    } else if (have_command && (inv.command == Command::setup || inv.command == Command::explain)) {
       if (auto v = option_value(args, i, "--pid")) {
         pid = cli::parse_number<pid_t>(*v, 1, std::numeric_limits<pid_t>::max(), "--pid");
       } else if (arg == "--pidfd") {
@@ -168,7 +174,16 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
   std::string name;
   for (const auto& [n, c] : commands())
     if (c == inv.command) name = std::string(n);
-  std::size_t wanted = needs_id(inv.command) ? 1 : 0;
+  const bool has_reference = pid || use_pidfd || create || !inv.netns_path.empty() ||
+                             !inv.setup.create.uid_mappings.empty() || !inv.setup.create.gid_mappings.empty();
+  if (inv.command == Command::explain) {
+    inv.explain_setup = has_reference;
+    if (!has_reference && (!inv.setup.networks.empty() || !inv.setup.ifname.empty() || !ports.empty() ||
+                           !inv.setup.args.empty() || !inv.setup.labels.empty()))
+      usage_error("explain: setup options need --pid, --netns or --create (or give just a sandbox ID)");
+  }
+  std::size_t wanted = needs_id(inv.command) || (inv.command == Command::explain && !inv.explain_setup) ? 1 : 0;
+  if (inv.explain_setup && positional.size() <= 1) wanted = positional.size();
   if (positional.size() != wanted)
     usage_error(name + (wanted ? " takes one sandbox ID" : " takes no arguments") +
                 (positional.size() > wanted ? ", got \"" + positional.back() + "\"" : std::string()));
@@ -176,7 +191,7 @@ Invocation parse_command_line(const std::vector<std::string>& args) {
     inv.id = positional[0];
     validate::sandbox_id(inv.id);
   }
-  if (inv.command == Command::setup) {
+  if (inv.command == Command::setup || inv.explain_setup) {
     inv.setup.id = inv.id;
     const bool maps = !inv.setup.create.uid_mappings.empty() || !inv.setup.create.gid_mappings.empty();
     if (maps && !create) usage_error("setup: --uidmap and --gidmap go with --create");
@@ -265,6 +280,17 @@ int run(const Invocation& inv, std::ostream& out, std::ostream& err, const CniRu
       case Command::check: result = client.call(method = protocol::method::kCheck, id); break;
       case Command::get: result = client.call(method = protocol::method::kGet, id); break;
       case Command::inspect: result = client.call(method = protocol::method::kInspect, id); break;
+      case Command::explain:
+        method = protocol::method::kExplain;
+        if (inv.explain_setup) {
+          sandbox_fd = open_sandbox_fd(inv);
+          json::object params = json::value_from(inv.setup).as_object();
+          if (inv.id.empty()) params.erase("id");
+          result = client.call(method, params, sandbox_fd.get());
+        } else {
+          result = client.call(method, id);
+        }
+        break;
       case Command::list: result = client.call(method = protocol::method::kList, {}); break;
       case Command::networks: result = client.call(method = protocol::method::kNetworksList, {}); break;
       case Command::info: result = client.call(method = protocol::method::kRuntimeInfo, {}); break;
@@ -291,6 +317,14 @@ int run(const Invocation& inv, std::ostream& out, std::ostream& err, const CniRu
       }
       case Command::check: text = inv.id + ": ok\n"; break;
       case Command::inspect: text = render_inspect(client::decode_inspect(result)); break;
+      case Command::explain: {
+        const auto* verdict = result.is_object() ? result.as_object().if_contains("verdict") : nullptr;
+        if (!verdict || !verdict->is_string())
+          throw_error(errc::protocol_error, "sandbox.explain reply has no verdict");
+        text = render_explanation(result.as_object());
+        if (verdict->as_string() != "allowed" && verdict->as_string() != "healthy") status = 1;
+        break;
+      }
       case Command::list: text = render_sandbox_list(client::decode_sandbox_list(result)); break;
       case Command::networks: text = render_networks(client::decode_networks(result)); break;
       case Command::info: text = render_info(client::decode_runtime_info(result)); break;

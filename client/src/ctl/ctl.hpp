@@ -24,7 +24,7 @@ PortMapping parse_port_spec(std::string_view spec);
 // "K=V" (--arg, --label): K must be non-empty.
 std::pair<std::string, std::string> parse_key_value(std::string_view spec, std::string_view option);
 
-enum class Command { help, version, setup, teardown, check, get, list, inspect, networks, info, gc, status, cni };
+enum class Command { help, version, setup, teardown, check, get, list, inspect, explain, networks, info, gc, status, cni };
 
 struct Invocation {
   std::string socket_path;  // --socket; empty: $SANDNET_SOCKET or the default
@@ -34,6 +34,9 @@ struct Invocation {
   protocol::SetupParams setup;      // setup: id, pid or fd reference, networks, ...
   std::string netns_path;           // setup --netns PATH: passed as a netns fd
   bool force = false;               // teardown --force
+  // explain with --pid/--pidfd/--netns/--create: explain that setup (the id
+  // optional); without: explain the existing sandbox id.
+  bool explain_setup = false;
   std::vector<std::string> cni_args;  // cni: everything after "cni"
 };
 

@@ -225,4 +225,71 @@ std::string render_status(const client::StatusResult& status) {
   return out;
 }
 
+std::string render_explanation(const json::object& e) {
+  auto text = [](const json::value* v) -> std::string {
+    if (!v) return "-";
+    if (v->is_string()) return std::string(v->get_string());
+    return json::serialize(*v);
+  };
+  std::string out;
+  if (const auto* steps = e.if_contains("steps"); steps && steps->is_array()) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& step : steps->get_array()) {
+      if (!step.is_object()) continue;
+      const auto& o = step.get_object();
+      const auto* ok = o.if_contains("ok");
+      rows.push_back({text(o.if_contains("check")), ok && ok->is_bool() && ok->get_bool() ? "ok" : "NO",
+                      text(o.if_contains("detail"))});
+    }
+    out += render_table({"CHECK", "OK", "DETAIL"}, rows);
+    out += "\nVerdict: " + text(e.if_contains("verdict"));
+    if (const auto* reason = e.if_contains("reason")) out += ": " + text(reason);
+    return out + "\n";
+  }
+  std::vector<std::pair<std::string, std::string>> fields;
+  fields.emplace_back("ID:", text(e.if_contains("id")));
+  fields.emplace_back("State:", text(e.if_contains("state")));
+  if (const auto* pin = e.if_contains("pin"); pin && pin->is_object()) {
+    const auto& p = pin->get_object();
+    const bool live = p.contains("live") && p.at("live").is_bool() && p.at("live").get_bool();
+    const bool holds = p.contains("holdsRecordedNetns") && p.at("holdsRecordedNetns").is_bool() &&
+                       p.at("holdsRecordedNetns").get_bool();
+    fields.emplace_back("Pin:", text(p.if_contains("path")) +
+                                    (live ? (holds ? " (live, the recorded netns)" : " (live, ANOTHER netns)") : " (gone)"));
+  }
+  if (const auto* u = e.if_contains("userns"); u && u->is_object()) {
+    const auto& p = u->get_object();
+    const bool live = p.contains("live") && p.at("live").is_bool() && p.at("live").get_bool();
+    fields.emplace_back("Userns:", text(p.if_contains("path")) + (live ? " (live)" : " (gone)"));
+  }
+  if (const auto* proc = e.if_contains("process")) {
+    if (proc->is_object()) {
+      const auto& p = proc->get_object();
+      const bool in = p.contains("inRecordedNetns") && p.at("inRecordedNetns").is_bool() && p.at("inRecordedNetns").get_bool();
+      const bool watched = p.contains("watched") && p.at("watched").is_bool() && p.at("watched").get_bool();
+      fields.emplace_back("Process:", "pid " + text(p.if_contains("pid")) + (in ? " (in the sandbox's netns" : " (GONE") +
+                                          (watched ? ", watched)" : ")"));
+    } else {
+      fields.emplace_back("Process:", text(proc));
+    }
+  }
+  if (const auto* atts = e.if_contains("attachments"); atts && atts->is_array()) {
+    for (const auto& a : atts->get_array()) {
+      if (!a.is_object()) continue;
+      const auto& o = a.get_object();
+      const bool cached = o.contains("cniCacheEntry") && o.at("cniCacheEntry").is_bool() && o.at("cniCacheEntry").get_bool();
+      fields.emplace_back("Attached:", text(o.if_contains("network")) + " " + text(o.if_contains("ifname")) + " " +
+                                           text(o.if_contains("phase")) + (cached ? ", CNI cache entry" : ", NO CNI cache entry"));
+    }
+  }
+  if (const auto* r = e.if_contains("retry"); r && r->is_object())
+    fields.emplace_back("Retry:", "attempt " + text(r->get_object().if_contains("attempts")) + ", last error: " +
+                                      text(r->get_object().if_contains("lastError")));
+  for (const auto& [k, v] : fields) out += k + std::string(k.size() < 10 ? 10 - k.size() : 1, ' ') + v + "\n";
+  out += "Verdict:  " + text(e.if_contains("verdict")) + "\n";
+  if (const auto* problems = e.if_contains("problems"); problems && problems->is_array())
+    for (const auto& p : problems->get_array()) out += "  - " + text(&p) + "\n";
+  return out;
+}
+
 }  // namespace sandnet::ctl

@@ -22,5 +22,7 @@ std::string render_networks(const std::vector<protocol::NetworkInfo>& networks);
 std::string render_info(const protocol::RuntimeInfo& info);
 std::string render_gc(const client::GcResult& result);
 std::string render_status(const client::StatusResult& status);
+// sandbox.explain: a setup's checks (steps, verdict) or a sandbox's state.
+std::string render_explanation(const boost::json::object& explanation);
 
 }  // namespace sandnet::ctl

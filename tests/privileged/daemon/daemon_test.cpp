@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/nsfs.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -417,6 +419,75 @@ TEST_F(DaemonTest, CreatedSandboxIsServedAfterARestartAndStrayUsernsPinsGo) {
   auto down = c.call("sandbox.teardown", json::object{{"id", id}});
   EXPECT_TRUE(down.result) << describe(down);
   EXPECT_FALSE(std::filesystem::exists(userns_pin));
+}
+
+// sandbox.explain runs a setup's checks and changes nothing; refusals say
+// which check failed and what to do.
+TEST_F(DaemonTest, ExplainShowsEachCheckAndTheVerdictWithoutChangingAnything) {
+  auto steps_of = [](const json::value& result) {
+    std::map<std::string, bool> out;
+    for (const auto& step : result.at("steps").as_array())
+      out[std::string(step.at("check").as_string())] = step.at("ok").as_bool();
+    return out;
+  };
+  auto c = daemon_->connect(kTestUid, kTestUid);
+  Sandbox own(SandboxOptions{.owner_uid = kTestUid, .owner_gid = kTestUid});
+  auto r = c.call("sandbox.explain", json::object{{"pid", own.pid()}});
+  ASSERT_TRUE(r.result) << describe(r);
+  EXPECT_EQ(r.result->at("verdict").as_string(), "allowed") << describe(r);
+  for (const char* check : {"request", "networks", "netns", "owner", "rule", "policy", "attached", "interfaces"})
+    EXPECT_TRUE(steps_of(*r.result)[check]) << check << " " << describe(r);
+  // Nothing happened: no record, no pin, and lo is still down.
+  EXPECT_TRUE(daemon_->record_files().empty());
+  EXPECT_TRUE(daemon_->pin_files().empty());
+  EXPECT_EQ(own.exec({"ip", "-o", "link", "show", "lo"}).out.find(",UP"), std::string::npos);
+
+  // Refused by policy: the verdict names the failing check's reason and the
+  // code the setup would get; the owner step shows whose namespace it is.
+  Sandbox roots;
+  r = c.call("sandbox.explain", json::object{{"id", "pod9"}, {"pid", roots.pid()}, {"networks", json::array{"other"}}});
+  ASSERT_TRUE(r.result) << describe(r);
+  EXPECT_EQ(r.result->at("verdict").as_string(), "refused");
+  EXPECT_EQ(r.result->at("code").to_number<int>(), rpc::kNotFound) << describe(r);  // the first failure: "other"
+  EXPECT_FALSE(steps_of(*r.result)["networks"]);
+  EXPECT_EQ(steps_of(*r.result).count("policy"), 0u) << describe(r);  // needs the networks
+  r = c.call("sandbox.explain", json::object{{"pid", roots.pid()}});
+  ASSERT_TRUE(r.result) << describe(r);
+  EXPECT_EQ(r.result->at("code").to_number<int>(), rpc::kPermissionDenied) << describe(r);
+  EXPECT_NE(describe(r).find("belongs to uid 0"), std::string::npos) << describe(r);
+  EXPECT_NE(describe(r).find("made by the runtime of the uid that asks"), std::string::npos) << describe(r);
+
+  // The host's netns: refused for root too, with the next step to take.
+  auto root = daemon_->connect();
+  r = root.call("sandbox.explain", json::object{{"pid", static_cast<int>(::getpid())}});
+  ASSERT_TRUE(r.result) << describe(r);
+  EXPECT_EQ(r.result->at("verdict").as_string(), "refused");
+  EXPECT_NE(std::string(r.result->at("reason").as_string()).find("a network namespace of its own"), std::string::npos);
+
+  // An attached netns is refused naming the sandbox; the sandbox itself is
+  // explained from its record, pin and cache.
+  auto id = unique_name("pod");
+  ASSERT_TRUE(c.call("sandbox.setup", setup_params(id, own.pid())).result);
+  r = c.call("sandbox.explain", json::object{{"id", "again"}, {"pid", own.pid()}});
+  ASSERT_TRUE(r.result) << describe(r);
+  EXPECT_FALSE(steps_of(*r.result)["attached"]);
+  EXPECT_NE(std::string(r.result->at("reason").as_string()).find("sandbox " + id), std::string::npos) << describe(r);
+  r = c.call("sandbox.explain", json::object{{"id", id}});
+  ASSERT_TRUE(r.result) << describe(r);
+  EXPECT_EQ(r.result->at("verdict").as_string(), "healthy") << describe(r);
+  EXPECT_TRUE(r.result->at("pin").at("holdsRecordedNetns").as_bool());
+  EXPECT_TRUE(r.result->at("attachments").at(0).at("cniCacheEntry").as_bool());
+  // Another user may not look at it.
+  auto other = daemon_->connect(kOtherUid, kOtherUid);
+  EXPECT_EQ(error_code(other.call("sandbox.explain", json::object{{"id", id}})), rpc::kPermissionDenied);
+  // A pin gone behind the daemon's back is a problem with a next step.
+  const std::string pin(c.call("sandbox.get", json::object{{"id", id}}).result->at("netns").as_string());
+  ASSERT_EQ(::umount2(pin.c_str(), MNT_DETACH), 0);
+  r = c.call("sandbox.explain", json::object{{"id", id}});
+  ASSERT_TRUE(r.result) << describe(r);
+  EXPECT_EQ(r.result->at("verdict").as_string(), "needs attention");
+  EXPECT_NE(describe(r).find("sandnetctl teardown " + id), std::string::npos) << describe(r);
+  EXPECT_TRUE(c.call("sandbox.teardown", json::object{{"id", id}}).result);
 }
 
 TEST_F(DaemonTest, UnknownCallerIsRefused) {

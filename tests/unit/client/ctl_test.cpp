@@ -114,6 +114,44 @@ TEST(CtlCommandLine, CreateSetup) {
         << bad;
 }
 
+TEST(CtlCommandLine, Explain) {
+  auto existing = parse_command_line({"explain", "pod1"});
+  EXPECT_EQ(existing.command, Command::explain);
+  EXPECT_FALSE(existing.explain_setup);
+  EXPECT_EQ(existing.id, "pod1");
+  auto dry = parse_command_line({"explain", "--pid", "42", "--network", "net1", "--port", "8080:80"});
+  EXPECT_TRUE(dry.explain_setup);
+  EXPECT_TRUE(dry.id.empty());
+  EXPECT_EQ(dry.setup.pid, 42);
+  EXPECT_EQ(dry.setup.networks.at(0).name, "net1");
+  auto named = parse_command_line({"explain", "pod2", "--create", "--uidmap", "0:1:1", "--gidmap", "0:1:1"});
+  EXPECT_TRUE(named.explain_setup);
+  EXPECT_EQ(named.setup.id, "pod2");
+  EXPECT_EQ(named.setup.ref, protocol::SandboxRef::create);
+  EXPECT_NE(usage_error_of([] { parse_command_line({"explain"}); }).find("one sandbox ID"), std::string::npos);
+  EXPECT_NE(usage_error_of([] { parse_command_line({"explain", "p", "--network", "n"}); }).find("need --pid"),
+            std::string::npos);
+}
+
+TEST(CtlRender, Explanation) {
+  auto setup = json::parse(R"({"steps":[{"check":"netns","ok":true,"detail":"net:[1]"},)"
+                           R"({"check":"policy","ok":false,"detail":"no policy rule"}],)"
+                           R"("verdict":"refused","reason":"no policy rule","code":-32001})")
+                   .as_object();
+  std::string text = render_explanation(setup);
+  EXPECT_NE(text.find("policy  NO  no policy rule"), std::string::npos) << text;
+  EXPECT_NE(text.find("Verdict: refused: no policy rule"), std::string::npos) << text;
+  auto sandbox = json::parse(R"({"id":"p","state":"ready","pin":{"path":"/run/netns/sandnet-p","live":false,)"
+                             R"("holdsRecordedNetns":false},"process":{"pid":7,"inRecordedNetns":false,"watched":false},)"
+                             R"("attachments":[{"network":"n","ifname":"eth0","phase":"added","cniCacheEntry":true}],)"
+                             R"("verdict":"needs attention","problems":["the pin is gone"]})")
+                     .as_object();
+  text = render_explanation(sandbox);
+  EXPECT_NE(text.find("/run/netns/sandnet-p (gone)"), std::string::npos) << text;
+  EXPECT_NE(text.find("pid 7 (GONE)"), std::string::npos) << text;
+  EXPECT_NE(text.find("  - the pin is gone"), std::string::npos) << text;
+}
+
 TEST(CtlCommandLine, OtherCommands) {
   EXPECT_EQ(parse_command_line({"list"}).command, Command::list);
   EXPECT_EQ(parse_command_line({"get", "pod1"}).id, "pod1");

@@ -28,6 +28,7 @@ inline constexpr const char* kCheck = "sandbox.check";
 inline constexpr const char* kGet = "sandbox.get";
 inline constexpr const char* kList = "sandbox.list";
 inline constexpr const char* kInspect = "sandbox.inspect";
+inline constexpr const char* kExplain = "sandbox.explain";
 inline constexpr const char* kNetworksList = "networks.list";
 inline constexpr const char* kRuntimeInfo = "runtime.info";
 inline constexpr const char* kGc = "gc";

@@ -49,6 +49,13 @@ class SandboxClaims {
     return std::nullopt;
   }
 
+  // The sandbox holding ns, if any (sandbox.explain: asks, claims nothing).
+  std::optional<Holder> holder_of(const netns::NetnsIdentity& ns) {
+    std::lock_guard lock(mu_);
+    if (auto it = by_netns_.find(Key{ns.device, ns.inode}); it != by_netns_.end()) return it->second;
+    return std::nullopt;
+  }
+
   // Releases whatever sandbox id holds; a no-op when it holds nothing.
   void release(const std::string& id) {
     std::lock_guard lock(mu_);

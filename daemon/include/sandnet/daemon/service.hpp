@@ -72,6 +72,16 @@ class SandboxService {
   boost::asio::awaitable<protocol::SandboxInfo> get(const Caller& caller, std::string id);
   boost::asio::awaitable<std::vector<protocol::SandboxInfo>> list(const Caller& caller);
   boost::asio::awaitable<boost::json::object> inspect(const Caller& caller, std::string id);
+  // sandbox.explain of a setup: each check the setup would make (request,
+  // networks, netns, its owner and maps, the policy rule, the verdict, an
+  // attachment it already has, interfaces in the way), run without changing
+  // anything: nothing is pinned, claimed, created or brought up, no plugin
+  // runs. id_given: whether the caller named an id (else none is checked).
+  boost::asio::awaitable<boost::json::object> explain_setup(const Caller& caller, protocol::SetupParams params,
+                                                            std::vector<unique_fd> fds, bool id_given);
+  // sandbox.explain of an existing sandbox: record, pins, process, CNI cache
+  // entries, anti-spoofing rules, retries, and what to do about any problem.
+  boost::asio::awaitable<boost::json::object> explain_sandbox(const Caller& caller, std::string id);
   boost::asio::awaitable<std::vector<protocol::NetworkInfo>> networks(const Caller& caller);
   boost::asio::awaitable<protocol::RuntimeInfo> runtime_info(const Caller& caller);
   boost::asio::awaitable<boost::json::object> gc(const Caller& caller);
