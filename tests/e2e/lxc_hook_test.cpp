@@ -147,19 +147,29 @@ class LxcContainer {
   bool created_ = false;
 };
 
-// The container's config: for a user, the id maps from its subordinate
-// ranges and LXC's userns.conf (what unprivileged containers include); the
-// hooks with the test daemon's socket; no network of LXC's own.
+// text with every from replaced by to; from must be there.
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  auto at = text.find(from);
+  if (at == std::string::npos) throw_error(errc::not_found, "\"" + from + "\" is not in the shipped LXC config");
+  for (; at != std::string::npos; at = text.find(from, at + to.size())) text.replace(at, from.size(), to);
+  return text;
+}
+
+// The container's config as shipped: contrib/lxc/sandnet.conf for root's
+// container, contrib/lxc/default.conf (a user's ~/.config/lxc/default.conf)
+// for a user's, with the built hook, the test daemon's socket, the test's
+// hook arguments and the user's subordinate ranges.
 std::string lxc_config(const Daemon& daemon, const std::string& hook_args, const HostUser* user) {
-  std::string config;
-  if (user)
-    config = "lxc.include = /usr/share/lxc/config/userns.conf\n"
-             "lxc.idmap = u 0 " + std::to_string(user->subuid().host_id) + " " + std::to_string(user->subuid().size) + "\n"
-             "lxc.idmap = g 0 " + std::to_string(user->subgid().host_id) + " " + std::to_string(user->subgid().size) + "\n";
-  const std::string hook = oci_hook_path().string() + " --socket " + daemon.socket().string() + " lxc";
-  return config + "lxc.net.0.type = empty\n"
-                  "lxc.hook.start-host = " + hook + " " + hook_args + "\n"
-                  "lxc.hook.post-stop = " + hook + "\n";
+  std::string text = fs::read_file(source_dir() / "contrib" / "lxc" / (user ? "default.conf" : "sandnet.conf"));
+  text = replaced(text, "/usr/bin/sandnet-oci-hook lxc",
+                  oci_hook_path().string() + " --socket " + daemon.socket().string() + " lxc");
+  text = replaced(text, user ? "--network sandnet --port 30080:80" : "--network sandnet --port 8080:80", hook_args);
+  if (user) {
+    auto map = [](const protocol::IdRange& r) { return " 0 " + std::to_string(r.host_id) + " " + std::to_string(r.size); };
+    text = replaced(text, "lxc.idmap = u 0 100000 65536", "lxc.idmap = u" + map(user->subuid()));
+    text = replaced(text, "lxc.idmap = g 0 100000 65536", "lxc.idmap = g" + map(user->subgid()));
+  }
+  return text;
 }
 
 class LxcHookTest : public ::testing::Test {
