@@ -4,7 +4,10 @@
 // at scope exit even when the test fails.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -15,6 +18,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,6 +51,69 @@ inline stdfs::path source_dir() {
 // tests create nothing on the host to name them.
 inline constexpr uid_t kUserA = 4204;
 inline constexpr uid_t kUserB = 4205;
+
+// A host user made for a test by useradd: a group of its own with the same
+// ID, and the /etc/subuid and /etc/subgid ranges login.defs gives a new user
+// (what newuidmap lets it map). userdel removes it and its ranges at scope
+// exit, so its processes must be gone by then. No home directory: a test
+// gives it one in a temp dir.
+class HostUser {
+ public:
+  HostUser(uid_t uid, const std::string& prefix) : name_(prefix + std::to_string(::getpid())), uid_(uid) {
+    CommandResult added = run({"useradd", "--no-create-home", "--uid", std::to_string(uid), "--user-group", "--shell",
+                               "/usr/sbin/nologin", name_});
+    if (!added.ok()) throw_error(errc::internal, "useradd " + name_ + ": " + added.err);
+    try {
+      // Callers run as the user with setpriv --regid <uid>.
+      const passwd* pw = ::getpwnam(name_.c_str());
+      if (!pw || pw->pw_gid != uid) throw_error(errc::internal, "useradd gave " + name_ + " a group ID other than its uid");
+      subuid_ = subordinate_range("/etc/subuid");
+      subgid_ = subordinate_range("/etc/subgid");
+    } catch (...) {
+      run({"userdel", name_});
+      throw;
+    }
+  }
+  ~HostUser() {
+    CommandResult removed = run({"userdel", name_});
+    if (!removed.ok()) ADD_FAILURE() << "userdel " << name_ << ": " << removed.err;
+  }
+  HostUser(const HostUser&) = delete;
+  HostUser& operator=(const HostUser&) = delete;
+
+  uid_t uid() const { return uid_; }
+  const std::string& name() const { return name_; }
+  const protocol::IdRange& subuid() const { return subuid_; }
+  const protocol::IdRange& subgid() const { return subgid_; }
+
+ private:
+  protocol::IdRange subordinate_range(const char* file) const {
+    std::istringstream lines(fs::read_file(file));
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind(name_ + ":", 0) != 0) continue;
+      const std::string rest = line.substr(name_.size() + 1);  // "start:count"
+      const auto colon = rest.find(':');
+      if (colon == std::string::npos) break;
+      return {static_cast<std::uint32_t>(std::stoul(rest.substr(0, colon))),
+              static_cast<std::uint32_t>(std::stoul(rest.substr(colon + 1)))};
+    }
+    throw_error(errc::not_found, "useradd gave " + name_ + " no range in " + file);
+  }
+
+  std::string name_;
+  uid_t uid_;
+  protocol::IdRange subuid_, subgid_;
+};
+
+// A policy rule for a test's non-root caller: up to two sandboxes on
+// network, portMappings with host ports in pick_host_port's range.
+inline json::object user_policy_rule(uid_t uid, const std::string& network) {
+  return json::object{{"uid", uid},
+                      {"networks", json::array{json::value(network)}},
+                      {"maxSandboxes", 2},
+                      {"hostPorts", json::array{"30000-32767"}},
+                      {"capabilities", json::array{"portMappings"}}};
+}
 
 // A bridge network "sne2e..." on 10.204.<k>.0/24 with host-local and portmap.
 struct TestNetwork {
@@ -190,15 +257,9 @@ class Daemon {
 
   // sandnetctl against this daemon, optionally as another user (setpriv).
   CommandResult ctl(const std::vector<std::string>& args, uid_t as_uid = 0) const {
-    std::vector<std::string> argv;
-    if (as_uid != 0) {
-      argv = {"setpriv", "--reuid", std::to_string(as_uid), "--regid", std::to_string(as_uid), "--clear-groups"};
-    }
-    argv.push_back(sandnetctl_path().string());
-    argv.push_back("--socket");
-    argv.push_back(socket().string());
+    std::vector<std::string> argv{sandnetctl_path().string(), "--socket", socket().string()};
     argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv);
+    return run(as_user(as_uid, std::move(argv)));
   }
 
  private:
@@ -206,6 +267,16 @@ class Daemon {
   TempDir dir_;
   pid_t pid_ = -1;
 };
+
+// Test cleanup: tears down every sandbox of the daemon (whatever a hook or
+// the test left); a failure is the test's, not a throw from a destructor.
+inline void teardown_all(client::Client& client) {
+  try {
+    for (const auto& sandbox : client.list()) client.teardown(sandbox.id);
+  } catch (const Error& e) {
+    ADD_FAILURE() << "cleanup: " << e.what();
+  }
+}
 
 // What a pod's attachment left on the host, for "nothing left behind" checks.
 struct Leftovers {

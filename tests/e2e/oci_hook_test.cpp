@@ -101,9 +101,7 @@ TEST_P(OciHookTest, RefusedSetupFailsTheRunAndLeavesNothing) {
   options.bundle.host_id = 430000;
   options.bundle.hooks = oci_hooks(daemon);
   options.bundle.annotations = {{"io.sandnet.networks", "sne2e-no-such-net"}};
-  Defer cleanup([&] {
-    for (const auto& sandbox : client.list()) client.teardown(sandbox.id);
-  });
+  Defer cleanup([&] { teardown_all(client); });
   // runc passes a failed hook's stderr on in its own error; crun 1.8.1 drops
   // it unless the annotation run.oci.hooks.stderr names a file for it.
   TempDir logs;
@@ -163,7 +161,7 @@ TEST(OciHookRootless, RootlessRuncIsNetworkedAsItsUser) {
   std::optional<OciPod> pod;
   Defer cleanup([&] {
     if (pod) pod->destroy();
-    for (const auto& sandbox : client.list()) client.teardown(sandbox.id);
+    teardown_all(client);
   });
   ASSERT_NO_THROW(pod.emplace(options)) << daemon.log();
 

@@ -101,17 +101,13 @@ class PodmanEnv {
   // podman with our state; the hooks dir on the command line (as --hooks-dir
   // must be given again to a later `podman start`, or put in containers.conf).
   CommandResult podman(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv;
-    if (as_uid_ != 0)
-      argv = {"setpriv", "--reuid", std::to_string(as_uid_), "--regid", std::to_string(as_uid_), "--clear-groups"};
     // No --runtime-flag root=: conmon's `podman container cleanup` does not
     // pass it on, and would run `runc delete` against runc's default root.
     // That default is /run/runc for root (runc removes its entry on delete)
     // and $XDG_RUNTIME_DIR/runc, ours, for a rootless user.
-    for (const auto& a : {std::string("podman"), std::string("--hooks-dir"), (root_ / "hooks").string()})
-      argv.push_back(a);
+    std::vector<std::string> argv{"podman", "--hooks-dir", (root_ / "hooks").string()};
     argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, {}, std::chrono::seconds(60),
+    return run(as_user(as_uid_, std::move(argv)), {}, std::chrono::seconds(60),
                {"CONTAINERS_CONF=" + (root_ / "containers.conf").string(),
                 "CONTAINERS_STORAGE_CONF=" + (root_ / "storage.conf").string(), "HOME=" + home().string(),
                 "XDG_RUNTIME_DIR=" + xdg().string()});
@@ -157,11 +153,7 @@ bool wait_until_gone(client::Client& client, const std::string& id) {
 // sandbox is only torn down by the daemon's autoTeardown (off in the tests).
 void remove_all(const PodmanEnv& podman, client::Client& client, const std::string& name) {
   podman.podman({"rm", "--force", "--time", "0", name});
-  try {
-    for (const auto& sandbox : client.list()) client.teardown(sandbox.id);
-  } catch (const Error& e) {
-    ADD_FAILURE() << "cleanup: " << e.what();
-  }
+  teardown_all(client);
 }
 
 // run, exec, host port, stop (teardown), start (setup again), rm -f (teardown),
@@ -169,12 +161,7 @@ void remove_all(const PodmanEnv& podman, client::Client& client, const std::stri
 void podman_flow(uid_t as_uid) {
   const TestNetwork net = make_test_network();
   json::object config;
-  if (as_uid != 0)
-    config["policy"] = json::array{json::object{{"uid", as_uid},
-                                                {"networks", json::array{net.name}},
-                                                {"maxSandboxes", 2},
-                                                {"hostPorts", json::array{"30000-32767"}},
-                                                {"capabilities", json::array{"portMappings"}}}};
+  if (as_uid != 0) config["policy"] = json::array{user_policy_rule(as_uid, net.name)};
   Daemon daemon(net, config);
   client::Client client(daemon.client_options());
   PodmanEnv podman(daemon, as_uid);
@@ -236,21 +223,11 @@ TEST_F(PodmanHookTest, HooksDirNetworksTheContainerStopAndRmTearDown) { podman_f
 TEST_F(PodmanHookTest, RootlessPodmanIsNetworkedAsItsUser) { podman_flow(kUserA); }
 
 // Rootless Podman as it usually runs: a user with /etc/subuid and
-// /etc/subgid ranges (made by useradd, removed by userdel), so Podman maps
-// 0 -> the user and 1.. -> its subordinate IDs through newuidmap.
+// /etc/subgid ranges, so Podman maps 0 -> the user and 1.. -> its
+// subordinate IDs through newuidmap.
 TEST_F(PodmanHookTest, RootlessPodmanWithSubordinateIds) {
-  constexpr uid_t kUid = 4206;
-  const std::string user = "snhook" + std::to_string(::getpid());
-  CommandResult added = run({"useradd", "--no-create-home", "--uid", std::to_string(kUid), "--user-group", "--shell",
-                             "/usr/sbin/nologin", user});
-  ASSERT_TRUE(added.ok()) << added.err;
-  Defer remove_user([&] {
-    CommandResult removed = run({"userdel", user});
-    EXPECT_TRUE(removed.ok()) << removed.err;
-  });
-  CommandResult subuid = run({"grep", "^" + user + ":", "/etc/subuid"});
-  ASSERT_TRUE(subuid.ok()) << "useradd gave " << user << " no /etc/subuid range";
-  podman_flow(kUid);
+  HostUser user(4206, "snhook");
+  podman_flow(user.uid());
 }
 
 TEST_F(PodmanHookTest, RefusedSetupFailsPodmanRun) {

@@ -194,10 +194,8 @@ std::vector<std::string> OciPod::runtime_argv(const std::vector<std::string>& ar
   if (runtime_ == OciRuntime::crun) {
     argv = {"unshare", "--mount", "--propagation", "private", "sh", "-c",
             "umount -l /sys/fs/cgroup/unified 2>/dev/null; exec \"$@\"", "sh", "crun"};
-  } else if (as_uid_ != 0) {
-    argv = {"setpriv", "--reuid", std::to_string(as_uid_), "--regid", std::to_string(as_uid_), "--clear-groups", "runc"};
   } else {
-    argv = {"runc"};
+    argv = as_user(as_uid_, {"runc"});
   }
   argv.push_back("--root");
   argv.push_back(state_dir_.string());

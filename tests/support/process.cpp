@@ -108,6 +108,13 @@ CommandResult run(const std::vector<std::string>& argv, const std::string& stdin
 
 CommandResult sh(const std::string& script) { return run({"sh", "-c", script}); }
 
+std::vector<std::string> as_user(uid_t uid, std::vector<std::string> argv) {
+  if (uid == 0) return argv;
+  const std::string id = std::to_string(uid);
+  argv.insert(argv.begin(), {"setpriv", "--reuid", id, "--regid", id, "--clear-groups"});
+  return argv;
+}
+
 TempDir::TempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "sandnet-test-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) throw_errno("mkdtemp");

@@ -1,6 +1,8 @@
 // Running commands from tests: capture output, exit status, with a timeout.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <functional>
 #include <string>
@@ -24,6 +26,10 @@ CommandResult run(const std::vector<std::string>& argv, const std::string& stdin
 
 // run({"sh","-c",script}).
 CommandResult sh(const std::string& script);
+
+// argv as another user, through setpriv: uid as the real and effective uid
+// and gid, no supplementary groups. uid 0: argv unchanged.
+std::vector<std::string> as_user(uid_t uid, std::vector<std::string> argv);
 
 // Runs a callable at scope exit (test cleanup that must happen on failure too).
 class Defer {

@@ -104,6 +104,7 @@ TEST(InstalledHook, HooksDFilesNameTheInstalledHook) {
     EXPECT_NE(text.out.find("io\\\\.sandnet\\\\.networks"), std::string::npos) << text.out;
   }
   EXPECT_TRUE(std::filesystem::exists(prefix.path() + "/share/doc/sandnet/examples/lxc/sandnet.conf"));
+  EXPECT_TRUE(std::filesystem::exists(prefix.path() + "/share/doc/sandnet/examples/lxc/default.conf"));
   auto version = run({hook, "--version"}, {}, std::chrono::seconds(10),
                      {"LD_LIBRARY_PATH=" + prefix.path() + "/lib"});
   EXPECT_EQ(version.exit_code, 0) << version.err;
