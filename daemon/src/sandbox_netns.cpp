@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -34,8 +33,7 @@ OpenedNetns open_netns(protocol::SandboxRef ref, pid_t pid, unique_fd fd) {
                 std::nullopt,
                 {}};
   o.facts = o.handle.facts();
-  if (ref == protocol::SandboxRef::pid) o.pid = pid;
-  else if (o.handle.pidfd() >= 0) o.pid = pid_of_pidfd(o.handle.pidfd());
+  o.pid = o.handle.pid();
   return o;
 }
 
@@ -66,20 +64,6 @@ OpenedNetns open_sandbox_netns(const protocol::SetupParams& params, const Caller
   facts.device = st.st_dev;
   return OpenedNetns{netns::NetnsHandle::from_netns_fd(std::move(created.netns)), std::move(facts), std::nullopt,
                      std::move(created.userns)};
-}
-
-std::optional<pid_t> pid_of_pidfd(int pidfd) {
-  std::ifstream in("/proc/self/fdinfo/" + std::to_string(pidfd));
-  std::string key;
-  while (in >> key) {
-    if (key == "Pid:") {
-      long pid = -1;
-      in >> pid;
-      if (pid > 0) return static_cast<pid_t>(pid);
-      return std::nullopt;
-    }
-  }
-  return std::nullopt;
 }
 
 unique_fd dup_cloexec(int fd) {

@@ -34,10 +34,6 @@ netns::NamespaceFacts planned_facts(const Caller& caller, const protocol::Create
 OpenedNetns open_sandbox_netns(const protocol::SetupParams& params, const Caller& caller, unique_fd passed_fd,
                                const std::function<void(const netns::NamespaceFacts&)>& authorize);
 
-// The PID a pidfd refers to (from /proc/self/fdinfo), or nullopt once the
-// process has exited (the kernel reports -1 then).
-std::optional<pid_t> pid_of_pidfd(int pidfd);
-
 unique_fd dup_cloexec(int fd);
 
 }  // namespace sandnet::daemon

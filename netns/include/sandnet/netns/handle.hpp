@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <optional>
+
 #include "sandnet/common/unique_fd.hpp"
 #include "sandnet/netns/facts.hpp"
 
@@ -32,6 +34,12 @@ class NetnsHandle {
   int fd() const noexcept { return netns_fd_.get(); }
   // -1 when the handle was made from a bare netns fd.
   int pidfd() const noexcept { return pidfd_.get(); }
+  // The PID the handle was opened from (from_pid's, or the pidfd's at open
+  // time); nullopt for a bare netns fd. Only meaningful with pidfd().
+  std::optional<pid_t> pid() const noexcept {
+    if (pidfd_ && pid_ > 0) return pid_;
+    return std::nullopt;
+  }
 
   // True while the process the handle was opened from is alive; always false
   // for a handle without a pidfd.
