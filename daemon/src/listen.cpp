@@ -31,19 +31,6 @@ sockaddr_un unix_address(const std::string& path, socklen_t& len) {
   return addr;
 }
 
-gid_t resolve_group(const std::string& group) {
-  gid_t gid = 0;
-  auto [end, ec] = std::from_chars(group.data(), group.data() + group.size(), gid);
-  if (ec == std::errc() && end == group.data() + group.size()) return gid;
-  std::vector<char> buf(16 * 1024);
-  struct group g{};
-  struct group* found = nullptr;
-  int err = ::getgrnam_r(group.c_str(), &g, buf.data(), buf.size(), &found);
-  if (err != 0) throw_errno(err, "group \"" + group + "\"");
-  if (!found) throw_error(errc::not_found, "group \"" + group + "\" does not exist");
-  return found->gr_gid;
-}
-
 // True when something accepts connections on path.
 bool someone_listens(const std::string& path) {
   unique_fd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -102,8 +89,8 @@ unique_fd create_listening_socket(const SocketOptions& options) {
     auto addr = unix_address(path, len);
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), len) != 0) throw_errno("bind");
     if (::chmod(path.c_str(), options.mode) != 0) throw_errno("chmod");
-    if (!options.group.empty() && ::chown(path.c_str(), static_cast<uid_t>(-1), resolve_group(options.group)) != 0)
-      throw_errno("chown to group " + options.group);
+    if (options.gid && ::chown(path.c_str(), static_cast<uid_t>(-1), *options.gid) != 0)
+      throw_errno("chown to group " + std::to_string(*options.gid));
     if (::listen(fd.get(), SOMAXCONN) != 0) throw_errno("listen");
     return fd;
   });

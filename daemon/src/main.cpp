@@ -147,7 +147,7 @@ int run(const Options& options) {
     listener = std::move(*activated);
     spdlog::info("using the socket passed by systemd");
   } else {
-    listener = create_listening_socket(SocketOptions{config.socket, config.socket_mode, config.socket_group});
+    listener = create_listening_socket(SocketOptions{config.socket, config.socket_mode, config.socket_gid});
     d.owns_socket_file = true;
   }
   // Fds are sized once, here: every connection, watch and plugin pipe needs one.

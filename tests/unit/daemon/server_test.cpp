@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <boost/asio/post.hpp>
@@ -42,7 +43,7 @@ class Running {
  public:
   explicit Running(ServerOptions options) {
     path_ = dir_.path() + "/s.sock";
-    server_.emplace(io_, create_listening_socket(SocketOptions{path_, 0600, ""}), options, test_handler());
+    server_.emplace(io_, create_listening_socket(SocketOptions{path_, 0600, std::nullopt}), options, test_handler());
     server_->start();
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -110,6 +111,18 @@ bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds 
     std::this_thread::sleep_for(20ms);
   }
   return condition();
+}
+
+TEST(Listen, SocketGetsTheModeAndTheConfiguredGroup) {
+  test::TempDir dir;
+  // Root may give it any group; anyone else only one of its own.
+  const gid_t gid = ::geteuid() == 0 ? 65534 : ::getegid();
+  const std::string path = dir.path() + "/g.sock";
+  unique_fd fd = create_listening_socket(SocketOptions{path, 0640, gid});
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, gid);
+  EXPECT_EQ(st.st_mode & 07777, 0640U);
 }
 
 TEST(Server, AClientThatDoesNotReadItsRepliesIsClosedAfterTheWriteTimeout) {

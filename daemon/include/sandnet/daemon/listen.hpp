@@ -22,7 +22,9 @@ std::optional<unique_fd> socket_from_systemd();
 struct SocketOptions {
   std::filesystem::path path;
   mode_t mode = 0660;
-  std::string group;  // name or numeric gid; "" keeps the daemon's group
+  // The group to chown it to (Config::socket_gid: socketGroup resolved when
+  // the config was loaded); none keeps the daemon's group.
+  std::optional<gid_t> gid;
 };
 
 // Creates the parent directory (0755), removes a stale socket (only a socket
