@@ -121,7 +121,7 @@ void tag_invoke(json::value_from_tag, json::value& v, const SandboxRecord& r) {
   json::object o{
       {"version", kRecordVersion},     {"id", r.id},
       {"ownerUid", r.owner_uid},       {"ownerGid", r.owner_gid},
-      {"pinPath", r.pin_path},         {"pidStartTime", r.pid_start_time},
+      {"pinPath", r.pin_path},
       {"netnsInode", r.netns_inode},   {"netnsDevice", r.netns_device},
       {"state", to_string(r.state)},   {"attachments", std::move(attachments)},
       {"args", std::move(args)},       {"capabilities", r.capabilities},
@@ -155,7 +155,9 @@ SandboxRecord tag_invoke(json::value_to_tag<SandboxRecord>, const json::value& v
   rec.pin_path = r.string("pinPath").value_or("");
   rec.userns_pin_path = r.string("usernsPinPath").value_or("");
   if (auto pid = r.integer<pid_t>("pid", 1)) rec.pid = *pid;
-  rec.pid_start_time = r.integer<std::uint64_t>("pidStartTime").value_or(0);
+  // "pidStartTime" (written by earlier versions, never read) is accepted and
+  // ignored: a PID is told apart by its pidfd and netns identity instead.
+  (void)r.integer<std::uint64_t>("pidStartTime");
   rec.netns_inode = r.integer<std::uint64_t>("netnsInode").value_or(0);
   rec.netns_device = r.integer<std::uint64_t>("netnsDevice").value_or(0);
   try {

@@ -57,9 +57,8 @@ struct SandboxRecord {
   // (sandbox.setup "create"); empty otherwise.
   std::string userns_pin_path;
   std::optional<pid_t> pid;  // the sandbox process, when known
-  // Identify the process and netns again after a restart (PID reuse, a pin
-  // replaced behind our back). 0 = unknown.
-  std::uint64_t pid_start_time = 0;  // /proc/<pid>/stat field 22, clock ticks
+  // Identify the netns again after a restart (a pin replaced behind our
+  // back; a reused PID is caught by comparing its netns). 0 = unknown.
   std::uint64_t netns_inode = 0;
   std::uint64_t netns_device = 0;
   SandboxState state = SandboxState::setting_up;
