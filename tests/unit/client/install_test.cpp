@@ -110,5 +110,18 @@ TEST(InstalledHook, HooksDFilesNameTheInstalledHook) {
   EXPECT_EQ(version.out.rfind("sandnet-oci-hook ", 0), 0u) << version.out;
 }
 
+// A staged install (DESTDIR, as packaging does it): the hooks.d files land
+// under DESTDIR once, and name the hook where it will be, without DESTDIR.
+TEST(InstalledHook, HooksDFilesUnderDestdir) {
+  TempDir stage;
+  auto r = run({CMAKE_COMMAND_PATH, "--install", SANDNET_CLIENT_BUILD_DIR, "--prefix", "/usr", "--component", "client"},
+               {}, std::chrono::seconds(120), {"DESTDIR=" + stage.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::filesystem::path file = stage.path() + "/usr/share/containers/oci/hooks.d/sandnet-setup.json";
+  ASSERT_TRUE(std::filesystem::exists(file)) << r.out;
+  auto text = sh("cat '" + file.string() + "'");
+  EXPECT_NE(text.out.find("\"path\": \"/usr/bin/sandnet-oci-hook\""), std::string::npos) << text.out;
+}
+
 }  // namespace
 }  // namespace sandnet::test
