@@ -6,6 +6,7 @@ foreach(hook sandnet-setup sandnet-teardown)
   string(REPLACE "/usr/bin/sandnet-oci-hook" "${CMAKE_INSTALL_PREFIX}/${SANDNET_INSTALL_BINDIR}/sandnet-oci-hook"
          hook_json "${hook_json}")
   file(WRITE "${SANDNET_HOOKS_STAGING}/${hook}.json" "${hook_json}")
-  file(INSTALL DESTINATION "$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}/${SANDNET_INSTALL_DATADIR}/containers/oci/hooks.d"
+  # file(INSTALL) puts $DESTDIR in front by itself.
+  file(INSTALL DESTINATION "${CMAKE_INSTALL_PREFIX}/${SANDNET_INSTALL_DATADIR}/containers/oci/hooks.d"
        TYPE FILE FILES "${SANDNET_HOOKS_STAGING}/${hook}.json")
 endforeach()

@@ -13,6 +13,8 @@ packages=(
   libnftables-dev nftables
   clang-16 libclang-rt-16-dev
   podman lxc uidmap
+  # Debian packages (debian/, scripts/package-test.sh) and man pages
+  debhelper dpkg-dev fakeroot lintian scdoc man-db groff-base
 )
 
 missing=()

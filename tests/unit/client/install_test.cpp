@@ -1,5 +1,6 @@
-// The installed artefacts: `cmake --install` into a temp prefix, then a C
-// program built with pkg-config flags and one built with find_package(sandnet).
+// The installed artefacts: `cmake --install` into a temp prefix, then the C
+// example (client/examples/sandnet-status.c) built with pkg-config flags and
+// with find_package(sandnet), run against a socket nobody listens on.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,24 +11,6 @@
 namespace sandnet::test {
 namespace {
 namespace fs = std::filesystem;
-
-constexpr const char* kProgram = R"(#include <errno.h>
-#include <stdio.h>
-#include <sandnet/sandnet.h>
-
-int main(int argc, char** argv) {
-  sandnet_client* client = NULL;
-  sandnet_error* err = NULL;
-  if (argc != 2 || sandnet_client_new(argv[1], &client, &err) != SANDNET_OK) return 10;
-  char* result = NULL;
-  int rc = sandnet_status_json(client, &result, &err);
-  int ok = rc == SANDNET_E_SYSTEM && sandnet_error_errno(err) == ENOENT && result == NULL;
-  printf("%s %d %s\n", sandnet_version(), rc, sandnet_error_message(err));
-  sandnet_error_free(err);
-  sandnet_client_free(client);
-  return ok ? 0 : 1;
-}
-)";
 
 std::string quote(const std::string& s) { return "'" + s + "'"; }
 
@@ -41,10 +24,21 @@ class Installed : public ::testing::Test {
     for (const auto& e : fs::recursive_directory_iterator(prefix_.path()))
       if (e.path().filename() == "sandnet.pc") pc_dir_ = e.path().parent_path();
     ASSERT_FALSE(pc_dir_.empty()) << "no sandnet.pc installed";
-    std::ofstream(fs::path(work_.path()) / "prog.c") << kProgram;
+    fs::copy_file(SANDNET_CLIENT_EXAMPLES_DIR "/sandnet-status.c", fs::path(work_.path()) / "prog.c");
   }
   // Sanitized builds need the runtime in the consumer too.
   std::string sanitize_flags() const { return SANDNET_CLIENT_SANITIZE ? " -fsanitize=address,undefined" : ""; }
+
+  // The example's report for a socket nobody listens on: the version, then
+  // the connect error with its errno on stderr, exit 1.
+  void expect_no_daemon(const std::string& program) const {
+    const std::string socket = work_.path() + "/no-daemon.sock";
+    auto out = run({program, socket});
+    EXPECT_EQ(out.exit_code, 1) << out.out << out.err;
+    EXPECT_EQ(out.out, "libsandnet " SANDNET_VERSION_FOR_TESTS "\n");
+    EXPECT_NE(out.err.find("connect " + socket), std::string::npos) << out.err;
+    EXPECT_NE(out.err.find("(code -32009, errno 2)"), std::string::npos) << out.err;
+  }
 
   TempDir prefix_, work_;
   fs::path pc_dir_;
@@ -60,9 +54,7 @@ TEST_F(Installed, PkgConfigBuildsAndRunsACProgram) {
   auto cc = sh("cd " + quote(work_.path()) + " && cc -std=c11 -Wall -Werror prog.c -o prog " + flag_text +
                " -Wl,-rpath," + libdir + sanitize_flags());
   ASSERT_EQ(cc.exit_code, 0) << cc.out << cc.err;
-  auto out = run({work_.path() + "/prog", work_.path() + "/no-daemon.sock"});
-  EXPECT_EQ(out.exit_code, 0) << out.out << out.err;
-  EXPECT_NE(out.out.find("connect " + work_.path() + "/no-daemon.sock"), std::string::npos) << out.out;
+  expect_no_daemon(work_.path() + "/prog");
 }
 
 TEST_F(Installed, CMakePackageGivesTheTarget) {
@@ -78,8 +70,7 @@ TEST_F(Installed, CMakePackageGivesTheTarget) {
   ASSERT_EQ(configure.exit_code, 0) << configure.out << configure.err;
   auto build = run({CMAKE_COMMAND_PATH, "--build", work_.path() + "/build"}, {}, std::chrono::seconds(300));
   ASSERT_EQ(build.exit_code, 0) << build.out << build.err;
-  auto out = run({work_.path() + "/build/prog", work_.path() + "/none.sock"});
-  EXPECT_EQ(out.exit_code, 0) << out.out << out.err;
+  expect_no_daemon(work_.path() + "/build/prog");
 }
 
 }  // namespace
@@ -109,6 +100,19 @@ TEST(InstalledHook, HooksDFilesNameTheInstalledHook) {
                      {"LD_LIBRARY_PATH=" + prefix.path() + "/lib"});
   EXPECT_EQ(version.exit_code, 0) << version.err;
   EXPECT_EQ(version.out.rfind("sandnet-oci-hook ", 0), 0u) << version.out;
+}
+
+// A staged install (DESTDIR, as packaging does it): the hooks.d files land
+// under DESTDIR once, and name the hook where it will be, without DESTDIR.
+TEST(InstalledHook, HooksDFilesUnderDestdir) {
+  TempDir stage;
+  auto r = run({CMAKE_COMMAND_PATH, "--install", SANDNET_CLIENT_BUILD_DIR, "--prefix", "/usr", "--component", "client"},
+               {}, std::chrono::seconds(120), {"DESTDIR=" + stage.path()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::filesystem::path file = stage.path() + "/usr/share/containers/oci/hooks.d/sandnet-setup.json";
+  ASSERT_TRUE(std::filesystem::exists(file)) << r.out;
+  auto text = sh("cat '" + file.string() + "'");
+  EXPECT_NE(text.out.find("\"path\": \"/usr/bin/sandnet-oci-hook\""), std::string::npos) << text.out;
 }
 
 }  // namespace
