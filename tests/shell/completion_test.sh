@@ -68,7 +68,7 @@ expect() {
   fi
 }
 
-expect "sandnetctl " "check cni gc get help info inspect list networks setup status teardown version"
+expect "sandnetctl " "check cni explain gc get help info inspect list networks setup status teardown version"
 expect "sandnetctl te" "teardown"
 expect "sandnetctl --" "--help --json --socket --version"
 expect "sandnetctl setup pod1 --p" "--pid --pidfd --port"
