@@ -1,5 +1,6 @@
 #include "sandnet/daemon/policy.hpp"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "sandnet/common/error.hpp"
@@ -9,7 +10,8 @@ namespace json = boost::json;
 
 namespace {
 
-// The rule for a non-root caller, nullptr when no rule names it.
+// The rule for a non-root caller, nullptr when no rule names it; the
+// precedence is rule_for's (policy.hpp).
 const PolicyRule* find_rule(const Config& config, const Caller& caller) noexcept {
   for (const auto& rule : config.policy) {
     if (rule.subject == PolicyRule::Subject::uid && rule.id == caller.uid) return &rule;
@@ -17,7 +19,22 @@ const PolicyRule* find_rule(const Config& config, const Caller& caller) noexcept
   for (const auto& rule : config.policy) {
     if (rule.subject == PolicyRule::Subject::gid && rule.id == caller.gid) return &rule;
   }
+  for (const auto& rule : config.policy) {
+    if (rule.subject == PolicyRule::Subject::gid &&
+        std::find(caller.groups.begin(), caller.groups.end(), rule.id) != caller.groups.end())
+      return &rule;
+  }
   return nullptr;
+}
+
+// "gid 1501" or "gid 1501, groups 27,100": what find_rule looked at.
+std::string describe_groups(const Caller& caller) {
+  std::string out = "gid " + std::to_string(caller.gid);
+  constexpr std::size_t kShown = 16;  // a refusal line stays short
+  for (std::size_t i = 0; i < caller.groups.size() && i < kShown; ++i)
+    out += (i == 0 ? ", groups " : ",") + std::to_string(caller.groups[i]);
+  if (caller.groups.size() > kShown) out += ",...";
+  return out;
 }
 
 [[noreturn]] void refuse(std::string why) {
@@ -77,8 +94,8 @@ const PolicyRule* rule_for(const Config& config, const Caller& caller) {
   if (caller.is_root()) return nullptr;
   const PolicyRule* rule = find_rule(config, caller);
   if (!rule)
-    refuse("no policy rule for uid " + std::to_string(caller.uid) + " (gid " +
-           std::to_string(caller.gid) + "): an administrator grants one in sandnetd.json's \"policy\"");
+    refuse("no policy rule for uid " + std::to_string(caller.uid) + " (" + describe_groups(caller) +
+           "): an administrator grants one in sandnetd.json's \"policy\"");
   return rule;
 }
 

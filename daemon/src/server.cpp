@@ -19,6 +19,7 @@
 #include <set>
 #include <spdlog/spdlog.h>
 #include <string>
+#include <vector>
 
 #include "sandnet/common/error.hpp"
 #include "sandnet/common/scm.hpp"
@@ -253,11 +254,35 @@ void log_refusal(Server::State& st, const Caller& caller, const std::string& why
   st.unlogged_refusals = 0;
 }
 
+// The peer's supplementary groups as they were at its connect(). The kernel
+// answers ERANGE with the size it needs; the peer's groups may not change
+// between the calls (they are a copy of its credentials then), so one retry
+// at that size suffices. Empty, with a warning, if they cannot be read: groups
+// only ever grant, so a caller without them has less, never more.
+std::vector<gid_t> peer_groups(int fd) {
+  // The kernel's NGROUPS_MAX: no process can have more.
+  constexpr std::size_t kMaxGroups = 65536;
+  std::vector<gid_t> groups(64);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) == 0) {
+      groups.resize(len / sizeof(gid_t));
+      return groups;
+    }
+    if (errno != ERANGE || len / sizeof(gid_t) > kMaxGroups) break;
+    groups.resize(len / sizeof(gid_t));
+  }
+  spdlog::warn("accept: SO_PEERGROUPS: {}; the caller's supplementary groups are not used", std::strerror(errno));
+  return {};
+}
+
 std::optional<Caller> peer_credentials(int fd) {
   ucred cred{};
   socklen_t len = sizeof cred;
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return std::nullopt;
-  return Caller{cred.uid, cred.gid, cred.pid};
+  // Root needs no groups; skipping the call keeps its accepts cheap.
+  std::vector<gid_t> groups = cred.uid == 0 ? std::vector<gid_t>() : peer_groups(fd);
+  return Caller{cred.uid, cred.gid, cred.pid, std::move(groups)};
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<Server::State> st) {

@@ -1,6 +1,7 @@
 #include "daemon_fixture.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -11,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -44,16 +46,24 @@ std::string build_dir() {
 
 // ---------------------------------------------------------------- Conn
 
-Conn::Conn(const std::string& socket_path, uid_t uid, gid_t gid) {
+Conn::Conn(const std::string& socket_path, uid_t uid, gid_t gid, std::vector<gid_t> groups) {
   fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd_) throw_errno("socket");
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, socket_path.c_str(), sizeof(addr.sun_path) - 1);
-  if (uid != 0 && (::setegid(gid) != 0 || ::seteuid(uid) != 0)) throw_errno("seteuid");
+  // The kernel copies the caller's credentials (groups included) at connect.
+  std::vector<gid_t> own_groups;
+  if (uid != 0) {
+    own_groups.resize(static_cast<std::size_t>(std::max(::getgroups(0, nullptr), 0)));
+    if (::getgroups(static_cast<int>(own_groups.size()), own_groups.data()) < 0) throw_errno("getgroups");
+    if (::setgroups(groups.size(), groups.data()) != 0 || ::setegid(gid) != 0 || ::seteuid(uid) != 0)
+      throw_errno("seteuid");
+  }
   int rc = ::connect(fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   int err = errno;
-  if (uid != 0 && (::seteuid(0) != 0 || ::setegid(0) != 0)) throw_errno("restore euid");
+  if (uid != 0 && (::seteuid(0) != 0 || ::setegid(0) != 0 || ::setgroups(own_groups.size(), own_groups.data()) != 0))
+    throw_errno("restore euid");
   if (rc != 0) throw_errno(err, "connect " + socket_path);
 }
 
@@ -235,7 +245,8 @@ void TestDaemon::write_config() {
                                           {"maxSandboxes", 2},
                                           {"hostPorts", json::array{"30000-30010"}},
                                           {"capabilities", json::array{"portMappings"}}},
-                             json::object{{"uid", kOtherUid}, {"networks", json::array{"*"}}}}},
+                             json::object{{"uid", kOtherUid}, {"networks", json::array{"*"}}},
+                             json::object{{"gid", kTestGroupGid}, {"networks", json::array{json::string(network_)}}}}},
       {"antiSpoofing", json::object{{"table", nft_table_}, {"disabledNetworks", std::move(unguarded)}}},
       {"autoTeardown", options_.auto_teardown},
       {"maintenance", json::object{{"retrySeconds", options_.retry_seconds},

@@ -23,14 +23,18 @@ namespace sandnet::test {
 // The unprivileged caller of the security tests (numeric; no passwd entry needed).
 inline constexpr uid_t kTestUid = 64901;
 inline constexpr uid_t kOtherUid = 64902;
+// A uid no rule names, and a group whose rule grants its members the test network.
+inline constexpr uid_t kGroupMemberUid = 64903;
+inline constexpr gid_t kTestGroupGid = 64950;
 // kTestUid's subordinate uid and gid range in the test daemon's subuid/subgid files.
 inline constexpr std::uint32_t kTestSubordinateFirst = 500000;
 
-// One client connection. Connects with the given effective uid/gid so that
-// SO_PEERCRED reports them (root's euid is restored at once).
+// One client connection. Connects with the given effective uid/gid and
+// supplementary groups so that SO_PEERCRED and SO_PEERGROUPS report them
+// (root's are restored at once; they are the whole process's meanwhile).
 class Conn {
  public:
-  explicit Conn(const std::string& socket_path, uid_t uid = 0, gid_t gid = 0);
+  explicit Conn(const std::string& socket_path, uid_t uid = 0, gid_t gid = 0, std::vector<gid_t> groups = {});
   int fd() const { return fd_.get(); }
 
   // Sends bytes as they are (fds go with the first byte).
@@ -117,7 +121,9 @@ class TestDaemon {
   const std::string& cache_dir() const { return cache_dir_; }
   std::string log() const;
 
-  Conn connect(uid_t uid = 0, gid_t gid = 0) const { return Conn(socket_, uid, gid); }
+  Conn connect(uid_t uid = 0, gid_t gid = 0, std::vector<gid_t> groups = {}) const {
+    return Conn(socket_, uid, gid, std::move(groups));
+  }
   // Files under ipam dataDir/<network> that are allocated IPs.
   std::vector<std::string> allocated_ips(const std::string& network) const;
   std::vector<std::string> record_files() const;

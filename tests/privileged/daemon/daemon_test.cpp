@@ -499,6 +499,40 @@ TEST_F(DaemonTest, UnknownCallerIsRefused) {
   EXPECT_TRUE(c.call("networks.list").result->at("networks").as_array().empty());
 }
 
+// lxc-usernet's @group lines: a uid that no rule names is served through a
+// gid rule naming one of its supplementary groups (SO_PEERGROUPS), and only
+// while it is in that group.
+TEST_F(DaemonTest, SupplementaryGroupRuleServesOnlyTheGroupsMembers) {
+  Sandbox sandbox(SandboxOptions{.owner_uid = kGroupMemberUid, .owner_gid = kGroupMemberUid});
+  auto outsider = daemon_->connect(kGroupMemberUid, kGroupMemberUid, {kTestGroupGid + 1});
+  auto r = outsider.call("sandbox.setup", setup_params(unique_name("pod"), sandbox.pid()));
+  EXPECT_EQ(error_code(r), rpc::kPermissionDenied) << describe(r);
+  EXPECT_NE(describe(r).find("no policy rule for uid " + std::to_string(kGroupMemberUid)), std::string::npos)
+      << describe(r);
+  EXPECT_TRUE(outsider.call("networks.list").result->at("networks").as_array().empty());
+  EXPECT_TRUE(daemon_->record_files().empty());
+
+  auto member = daemon_->connect(kGroupMemberUid, kGroupMemberUid, {kTestGroupGid + 1, kTestGroupGid});
+  auto nets = member.call("networks.list");
+  ASSERT_TRUE(nets.result) << describe(nets);
+  ASSERT_EQ(nets.result->at("networks").as_array().size(), 1u) << describe(nets);
+  EXPECT_EQ(nets.result->at("networks").at(0).at("name").as_string(), daemon_->network());
+  auto id = unique_name("pod");
+  r = member.call("sandbox.setup", setup_params(id, sandbox.pid()));
+  ASSERT_TRUE(r.result) << describe(r);
+  EXPECT_EQ(r.result->at("ownerUID").to_number<uid_t>(), kGroupMemberUid);
+  // The rule grants only its networks.
+  Sandbox second(SandboxOptions{.owner_uid = kGroupMemberUid, .owner_gid = kGroupMemberUid});
+  auto params = setup_params(unique_name("pod"), second.pid());
+  params["networks"] = json::array{json::string(daemon_->ported_network())};
+  r = member.call("sandbox.setup", params);
+  EXPECT_EQ(error_code(r), rpc::kPermissionDenied) << describe(r);
+  EXPECT_NE(describe(r).find("policy rule gid " + std::to_string(kTestGroupGid)), std::string::npos) << describe(r);
+  auto down = member.call("sandbox.teardown", json::object{{"id", id}});
+  ASSERT_TRUE(down.result) << describe(down);
+  EXPECT_TRUE(down.result->at("existed").as_bool());
+}
+
 TEST_F(DaemonTest, NonRootNeedsAUserNamespaceItOwnsWithMappedIdsInRange) {
   auto c = daemon_->connect(kTestUid, kTestUid);
   {  // netns owned by the initial user namespace (root made it)

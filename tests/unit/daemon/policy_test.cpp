@@ -96,6 +96,49 @@ TEST(Policy, RuleForMatchesUidBeforeGid) {
   EXPECT_EQ(r->description, "gid 990");
 }
 
+// Supplementary groups (SO_PEERGROUPS) match gid rules, like lxc-usernet's
+// @group lines, after every uid rule and the primary gid.
+TEST(Policy, SupplementaryGroupsMatchGidRulesLast) {
+  Config c = parse_config(R"({"policy": [
+      {"gid": 27, "networks": ["a"]},
+      {"uid": 1502, "networks": ["by-uid"]},
+      {"gid": 100, "networks": ["b"]},
+      {"gid": 1600, "networks": ["by-primary-gid"]}
+    ]})",
+                          "groups-test");
+  auto rule = [&](Caller caller) {
+    const PolicyRule* r = rule_for(c, caller);
+    return r ? r->description : std::string("none");
+  };
+  // Only through a supplementary group: the first such rule in config order,
+  // whatever the order of the caller's groups.
+  EXPECT_EQ(rule(Caller{1501, 1501, 1, {100, 27}}), "gid 27");
+  EXPECT_EQ(rule(Caller{1501, 1501, 1, {5, 100}}), "gid 100");
+  // The uid rule comes first, though a group rule precedes it in the file.
+  EXPECT_EQ(rule(Caller{1502, 1502, 1, {27}}), "uid 1502");
+  // The primary gid comes before supplementary groups.
+  EXPECT_EQ(rule(Caller{1501, 1600, 1, {27}}), "gid 1600");
+  // A group the caller is not in grants nothing.
+  std::string msg = error_of([&] { rule_for(c, Caller{1501, 1501, 1, {5, 6}}); });
+  EXPECT_TRUE(contains(msg, "no policy rule for uid 1501 (gid 1501, groups 5,6)")) << msg;
+  EXPECT_FALSE(has_policy_rule(c, Caller{1501, 1501, 1, {}}));
+  EXPECT_TRUE(has_policy_rule(c, Caller{1501, 1501, 1, {100}}));
+  EXPECT_TRUE(may_use_network(c, Caller{1501, 1501, 1, {100}}, "b"));
+  EXPECT_FALSE(may_use_network(c, Caller{1501, 1501, 1, {100}}, "a"));
+  // A uid rule never matches a group of the same number.
+  Config by_uid = parse_config(R"({"policy": [{"uid": 27, "networks": ["*"]}]})", "t");
+  EXPECT_FALSE(has_policy_rule(by_uid, Caller{1501, 1501, 1, {27}}));
+}
+
+// A refusal lists a caller's groups, but not all of a long list.
+TEST(Policy, RefusalListsAtMostSixteenGroups) {
+  std::vector<gid_t> many;
+  for (gid_t g = 2000; g < 2040; ++g) many.push_back(g);
+  std::string msg = error_of([&] { rule_for(Config{}, Caller{1501, 1501, 1, many}); });
+  EXPECT_TRUE(contains(msg, ",2015,...)")) << msg;
+  EXPECT_FALSE(contains(msg, "2016")) << msg;
+}
+
 TEST(Policy, CallerNoRuleNamesIsRefused) {
   Config c = test_config();
   std::string msg = error_of([&] { rule_for(c, Caller{kBob, kBob, 1}); });

@@ -33,7 +33,8 @@ struct PortRange {
   bool contains(std::uint16_t port) const noexcept { return port >= first && port <= last; }
 };
 
-// One entry of "policy": what callers with a given uid (or primary gid) may do.
+// One entry of "policy": what callers with a given uid (or a given group, as
+// primary or supplementary gid) may do.
 struct PolicyRule {
   enum class Subject { uid, gid };
   Subject subject = Subject::uid;
@@ -117,7 +118,7 @@ struct Config {
 
   CniSettings cni;
   IdMappings id_mappings;
-  std::vector<PolicyRule> policy;  // first match wins (uid rules before gid rules)
+  std::vector<PolicyRule> policy;  // uid rules, then primary gid, then supplementary groups (rule_for)
   AntiSpoofingSettings anti_spoofing;
 
   // Tear a sandbox's networks down when its process exits (pidfd watch).

@@ -18,18 +18,24 @@
 
 namespace sandnet::daemon {
 
-// The peer of a connection, from SO_PEERCRED (never from the request body).
+// The peer of a connection, from SO_PEERCRED and SO_PEERGROUPS (never from
+// the request body): the credentials of the process that called connect(),
+// as they were then.
 struct Caller {
   uid_t uid = 0;
   gid_t gid = 0;
   pid_t pid = 0;
+  std::vector<gid_t> groups;  // supplementary groups (may include gid)
   bool is_root() const noexcept { return uid == 0; }
 };
 
 // The rule that governs caller. Root is unrestricted: returns nullptr. For
-// anyone else: the first rule naming the caller's uid (uid/user), else the
-// first naming its primary gid (gid/group); none -> permission_denied
-// ("no policy rule for uid 1501").
+// anyone else, in this order:
+//   1. the first rule (config order) naming the caller's uid (uid/user);
+//   2. else the first naming its primary gid (gid/group);
+//   3. else the first gid/group rule, in config order, naming any of its
+//      supplementary groups (the order of the caller's groups plays no part).
+// None -> permission_denied ("no policy rule for uid 1501 (gid 1501, ...)").
 const PolicyRule* rule_for(const Config& config, const Caller& caller);
 
 // Whether rule_for would find a rule (root: always), without throwing; the
