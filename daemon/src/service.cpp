@@ -374,6 +374,39 @@ DelPlan plan_del(const Config& config, const SandboxRecord& record) {
   return plan;
 }
 
+// What policy is asked about a planned setup (prepare_setup and explain).
+SetupAsk make_setup_ask(const Config& config, const Caller& caller, const SetupPlan& plan,
+                        const protocol::SetupParams& p, std::size_t owned) {
+  SetupAsk ask{plan.networks, p.capabilities, {}, owned};
+  for (const auto& arg : p.args) ask.arg_keys.push_back(arg.first);
+  if (!caller.is_root() && config.id_mappings.subordinate) {
+    ask.subordinate_uids = read_subordinate_ranges(config.id_mappings.subuid_file, caller.uid);
+    ask.subordinate_gids = read_subordinate_ranges(config.id_mappings.subgid_file, caller.uid);
+  }
+  return ask;
+}
+
+// The holder of a claim as the caller may learn it: its name only if the
+// caller may see that sandbox anyway.
+std::string holder_as_seen_by(const Caller& caller, const SandboxClaims::Holder& holder) {
+  const bool may_see = caller.is_root() || holder.owner_uid == caller.uid;
+  return may_see ? "sandbox " + holder.id : std::string("another sandbox");
+}
+
+[[noreturn]] void refuse_attached_netns(const Caller& caller, const SandboxClaims::Holder& holder) {
+  throw_error(errc::already_exists, "the network namespace is already attached to " +
+                                        holder_as_seen_by(caller, holder) + "; one network namespace holds one sandbox");
+}
+
+// An attachment whose interface exists already would fail at ADD, and its
+// rollback DEL would delete that interface: refused.
+void check_interfaces_free(const std::vector<std::string>& links, const std::vector<std::string>& ifnames) {
+  for (const auto& ifname : ifnames)
+    if (std::find(links.begin(), links.end(), ifname) != links.end())
+      throw_error(errc::already_exists,
+                  "interface " + ifname + " already exists in the sandbox's network namespace; choose another ifname");
+}
+
 // What a setup has done before its first plugin runs.
 struct PreparedSetup {
   Catalog catalog;
@@ -388,12 +421,7 @@ PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::siz
                             const PinMarks& pin_marks, std::once_flag& userns_dir_ready) {
   Catalog catalog = load_catalog(config);
   const SetupPlan plan = plan_setup(p, catalog);
-  SetupAsk ask{plan.networks, p.capabilities, {}, owned};
-  for (const auto& arg : p.args) ask.arg_keys.push_back(arg.first);
-  if (!caller.is_root() && config.id_mappings.subordinate) {
-    ask.subordinate_uids = read_subordinate_ranges(config.id_mappings.subuid_file, caller.uid);
-    ask.subordinate_gids = read_subordinate_ranges(config.id_mappings.subgid_file, caller.uid);
-  }
+  const SetupAsk ask = make_setup_ask(config, caller, plan, p, owned);
   PreparedSetup s{std::move(catalog),
                   open_sandbox_netns(p, caller, std::move(passed_fd),
                                      [&](const netns::NamespaceFacts& facts) {
@@ -427,12 +455,9 @@ PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::siz
   // attachment. The caller learns the holder's name only if it may see that
   // sandbox anyway.
   if (auto conflict = claims.claim(recorded_netns(record), cache_names(config, record), p.id, caller.uid)) {
-    const bool may_see = caller.is_root() || conflict->holder.owner_uid == caller.uid;
-    const std::string holder = may_see ? "sandbox " + conflict->holder.id : std::string("another sandbox");
-    if (conflict->what == "netns")
-      throw_error(errc::already_exists, "the network namespace is already attached to " + holder +
-                                            "; one network namespace holds one sandbox");
-    throw_error(errc::already_exists, "the CNI cache entry " + conflict->what + " belongs to " + holder +
+    if (conflict->what == "netns") refuse_attached_netns(caller, conflict->holder);
+    throw_error(errc::already_exists, "the CNI cache entry " + conflict->what + " belongs to " +
+                                          holder_as_seen_by(caller, conflict->holder) +
                                           " (libcni's names <network>-<id>-<ifname> collide): choose another id or ifname");
   }
 
@@ -442,11 +467,7 @@ PreparedSetup prepare_setup(const Config& config, const Caller& caller, std::siz
   // rollback DEL would delete that interface: refused here. lo up leaves
   // nothing to undo: done in the same netlink pass, before the pin (the last
   // step, so that a failure leaves nothing), whatever the chain holds.
-  const auto links = netns::list_links(s.opened.handle.fd(), config.cni.loopback_up);
-  for (const auto& att : record.attachments)
-    if (std::find(links.begin(), links.end(), att.ifname) != links.end())
-      throw_error(errc::already_exists, "interface " + att.ifname +
-                                            " already exists in the sandbox's network namespace; choose another ifname");
+  check_interfaces_free(netns::list_links(s.opened.handle.fd(), config.cni.loopback_up), plan.ifnames);
   const std::string pin_name = pin_name_for(p.id);
   pin_marks.mark(pin_name);
   try {
@@ -1403,10 +1424,6 @@ asio::awaitable<void> SandboxService::watch_process(WatchedSandbox watched,
   }
 }
 
-}  // namespace sandnet::daemon
-
-namespace sandnet::daemon {
-
 // ---------------------------------------------------------------- explain
 
 namespace {
@@ -1515,13 +1532,7 @@ asio::awaitable<json::object> SandboxService::explain_setup(const Caller& caller
     });
     if (have_facts && plan) {
       ex.check("policy", [&] {
-        SetupAsk ask{plan->networks, p.capabilities, {}, owned};
-        for (const auto& arg : p.args) ask.arg_keys.push_back(arg.first);
-        if (!caller.is_root() && config->id_mappings.subordinate) {
-          ask.subordinate_uids = read_subordinate_ranges(config->id_mappings.subuid_file, caller.uid);
-          ask.subordinate_gids = read_subordinate_ranges(config->id_mappings.subgid_file, caller.uid);
-        }
-        authorize_setup(*config, caller, facts, ask);
+        authorize_setup(*config, caller, facts, make_setup_ask(*config, caller, *plan, p, owned));
         return std::string("allowed: networks, capabilities, host ports, CNI args, ID maps and maxSandboxes");
       });
     }
@@ -1529,18 +1540,12 @@ asio::awaitable<json::object> SandboxService::explain_setup(const Caller& caller
       ex.check("attached", [&] {
         auto holder = claims.holder_of(netns::NetnsIdentity{facts.device, facts.inode});
         if (!holder) return std::string("the network namespace is attached to no sandbox");
-        const bool may_see = caller.is_root() || holder->owner_uid == caller.uid;
-        throw_error(errc::already_exists, "the network namespace is already attached to " +
-                                              (may_see ? "sandbox " + holder->id : std::string("another sandbox")) +
-                                              "; one network namespace holds one sandbox");
+        refuse_attached_netns(caller, *holder);
       });
       if (plan) {
         ex.check("interfaces", [&] {
           const auto links = netns::list_links(opened->handle.fd(), /*bring_lo_up=*/false);
-          for (const auto& ifname : plan->ifnames)
-            if (std::find(links.begin(), links.end(), ifname) != links.end())
-              throw_error(errc::already_exists, "interface " + ifname +
-                                                    " already exists in the sandbox's network namespace; choose another ifname");
+          check_interfaces_free(links, plan->ifnames);
           std::string out;
           for (const auto& l : links) out += (out.empty() ? "" : ", ") + l;
           return "present: " + (out.empty() ? std::string("none") : out) + "; none in the way";
