@@ -231,14 +231,17 @@ std::string render_explanation(const json::object& e) {
     if (v->is_string()) return std::string(v->get_string());
     return json::serialize(*v);
   };
+  auto flag = [](const json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v && v->is_bool() && v->get_bool();
+  };
   std::string out;
   if (const auto* steps = e.if_contains("steps"); steps && steps->is_array()) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& step : steps->get_array()) {
       if (!step.is_object()) continue;
       const auto& o = step.get_object();
-      const auto* ok = o.if_contains("ok");
-      rows.push_back({text(o.if_contains("check")), ok && ok->is_bool() && ok->get_bool() ? "ok" : "NO",
+      rows.push_back({text(o.if_contains("check")), flag(o, "ok") ? "ok" : "NO",
                       text(o.if_contains("detail"))});
     }
     out += render_table({"CHECK", "OK", "DETAIL"}, rows);
@@ -251,22 +254,21 @@ std::string render_explanation(const json::object& e) {
   fields.emplace_back("State:", text(e.if_contains("state")));
   if (const auto* pin = e.if_contains("pin"); pin && pin->is_object()) {
     const auto& p = pin->get_object();
-    const bool live = p.contains("live") && p.at("live").is_bool() && p.at("live").get_bool();
-    const bool holds = p.contains("holdsRecordedNetns") && p.at("holdsRecordedNetns").is_bool() &&
-                       p.at("holdsRecordedNetns").get_bool();
+    const bool live = flag(p, "live");
+    const bool holds = flag(p, "holdsRecordedNetns");
     fields.emplace_back("Pin:", text(p.if_contains("path")) +
                                     (live ? (holds ? " (live, the recorded netns)" : " (live, ANOTHER netns)") : " (gone)"));
   }
   if (const auto* u = e.if_contains("userns"); u && u->is_object()) {
     const auto& p = u->get_object();
-    const bool live = p.contains("live") && p.at("live").is_bool() && p.at("live").get_bool();
+    const bool live = flag(p, "live");
     fields.emplace_back("Userns:", text(p.if_contains("path")) + (live ? " (live)" : " (gone)"));
   }
   if (const auto* proc = e.if_contains("process")) {
     if (proc->is_object()) {
       const auto& p = proc->get_object();
-      const bool in = p.contains("inRecordedNetns") && p.at("inRecordedNetns").is_bool() && p.at("inRecordedNetns").get_bool();
-      const bool watched = p.contains("watched") && p.at("watched").is_bool() && p.at("watched").get_bool();
+      const bool in = flag(p, "inRecordedNetns");
+      const bool watched = flag(p, "watched");
       fields.emplace_back("Process:", "pid " + text(p.if_contains("pid")) + (in ? " (in the sandbox's netns" : " (GONE") +
                                           (watched ? ", watched)" : ")"));
     } else {
@@ -277,7 +279,7 @@ std::string render_explanation(const json::object& e) {
     for (const auto& a : atts->get_array()) {
       if (!a.is_object()) continue;
       const auto& o = a.get_object();
-      const bool cached = o.contains("cniCacheEntry") && o.at("cniCacheEntry").is_bool() && o.at("cniCacheEntry").get_bool();
+      const bool cached = flag(o, "cniCacheEntry");
       fields.emplace_back("Attached:", text(o.if_contains("network")) + " " + text(o.if_contains("ifname")) + " " +
                                            text(o.if_contains("phase")) + (cached ? ", CNI cache entry" : ", NO CNI cache entry"));
     }
